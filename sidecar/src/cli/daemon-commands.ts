@@ -1,0 +1,162 @@
+// st daemon start|stop|status|restart
+
+import { spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Option, type Command } from "commander";
+import { DaemonClient } from "../client/daemon-client.js";
+import { loadSettings, type Settings } from "../config/settings.js";
+import { isAlive, runningPid } from "../daemon/pid-file.js";
+import { runDaemon } from "../daemon/run.js";
+import type { StatusResult } from "../protocol/index.js";
+import { parsePort, withEnvironment, type ConnectionFlags } from "./options.js";
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+interface StartFlags extends ConnectionFlags {
+  foreground?: boolean;
+  testModels?: boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function settingsFrom(flags: StartFlags): Settings {
+  return loadSettings(withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}));
+}
+
+async function statusOf(settings: Settings): Promise<{ pid: number | undefined; status: StatusResult | undefined }> {
+  const pid = await runningPid(settings.pidFile);
+  const client = new DaemonClient(settings.endpoint, 2000);
+  try {
+    const status = await client.request<StatusResult>("status", {}, { timeoutMs: 2000 }).catch(() => undefined);
+    return { pid: pid ?? status?.pid, status };
+  } finally {
+    await client.close();
+  }
+}
+
+async function start(flags: StartFlags): Promise<void> {
+  const settings = settingsFrom(flags);
+  const existing = await runningPid(settings.pidFile);
+  if (existing !== undefined) {
+    console.log(`daemon already running (pid ${existing}) on ${settings.endpoint}`);
+    return;
+  }
+  if (flags.foreground) {
+    await runDaemon(settings);
+    return;
+  }
+  mkdirSync(dirname(settings.logFile), { recursive: true });
+  const log = openSync(settings.logFile, "a");
+  const entry = fileURLToPath(new URL("./st.js", import.meta.url));
+  const args = [entry, "daemon", "start", "--foreground", "--log-to-file"];
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
+  });
+  closeSync(log);
+  child.unref();
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const client = new DaemonClient(settings.endpoint, 1000);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    while (Date.now() < deadline) {
+      const code = await Promise.race([exited, sleep(200).then(() => "running" as const)]);
+      if (code !== "running") throw new Error(`the daemon exited with code ${String(code)} while starting; see ${settings.logFile}`);
+      if (await client.ping(500)) {
+        console.log(`daemon started (pid ${child.pid}) on ${settings.endpoint}`);
+        return;
+      }
+    }
+    throw new Error(`the daemon did not answer within ${START_TIMEOUT_MS / 1000} s; see ${settings.logFile}`);
+  } finally {
+    await client.close();
+  }
+}
+
+async function stop(flags: ConnectionFlags): Promise<void> {
+  const settings = loadSettings(withEnvironment(flags));
+  const pid = await runningPid(settings.pidFile);
+  const client = new DaemonClient(settings.endpoint, 2000);
+  const asked = await client.request("shutdown", {}, { timeoutMs: 2000 }).then(
+    () => true,
+    () => false,
+  );
+  await client.close();
+  if (pid === undefined) {
+    console.log(asked ? `daemon on ${settings.endpoint} asked to stop` : "daemon is not running");
+    return;
+  }
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) {
+    process.kill(pid, "SIGTERM");
+    await sleep(2000);
+    if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  }
+  console.log(`daemon stopped (pid ${pid})`);
+}
+
+async function status(flags: ConnectionFlags & { json?: boolean }): Promise<void> {
+  const settings = loadSettings(withEnvironment(flags));
+  const { pid, status: s } = await statusOf(settings);
+  const running = pid !== undefined || s !== undefined;
+  const report = {
+    running,
+    pid: pid ?? null,
+    responsive: s !== undefined,
+    endpoint: settings.endpoint,
+    host: settings.host,
+    port: settings.port,
+    uptime_seconds: s?.uptime_seconds ?? null,
+    version: s?.version ?? null,
+    models: s?.models ?? [],
+  };
+  if (flags.json) {
+    console.log(JSON.stringify(report));
+    return;
+  }
+  if (!running) {
+    console.log(`daemon is not running (${settings.endpoint})`);
+    process.exitCode = 3;
+    return;
+  }
+  console.log(`daemon running (pid ${report.pid ?? "?"}) on ${settings.endpoint}, ${s ? `up ${s.uptime_seconds} s` : "not responding"}`);
+  for (const m of report.models) console.log(`  ${m.role}: ${m.name} ${m.loaded ? "loaded" : `not loaded (${m.error ?? ""})`}`);
+}
+
+export function registerDaemonCommands(program: Command): void {
+  const daemon = program.command("daemon").description("run the SteadyText daemon");
+  const connection = (command: Command) =>
+    command
+      .option("--host <host>", "listen/connect host (STEADYTEXT_DAEMON_HOST)")
+      .option("--port <port>", "listen/connect port (STEADYTEXT_DAEMON_PORT)", parsePort)
+      .option("--endpoint <endpoint>", "full ZeroMQ endpoint, tcp://… or ipc://… (STEADYTEXT_DAEMON_ENDPOINT)");
+
+  connection(daemon.command("start").description("start the daemon (in the background unless --foreground)"))
+    .option("--foreground", "run in this process")
+    .option("--test-models", "use the tiny generated test models (STEADYTEXT_TEST_MODELS=1)")
+    .addOption(new Option("--log-to-file", "log to the daemon's log file (used for background starts)").hideHelp())
+    .action(async (flags: StartFlags & { logToFile?: boolean }) => {
+      if (flags.foreground && flags.logToFile) {
+        const settings = settingsFrom(flags);
+        if ((await runningPid(settings.pidFile)) !== undefined) return;
+        await runDaemon(settings, { logToFile: true });
+        return;
+      }
+      await start(flags);
+    });
+  connection(daemon.command("stop").description("stop the daemon")).action(stop);
+  connection(daemon.command("status").description("show whether the daemon runs"))
+    .option("--json", "print JSON")
+    .action(status);
+  connection(daemon.command("restart").description("stop, then start the daemon"))
+    .option("--test-models", "use the tiny generated test models")
+    .action(async (flags: StartFlags) => {
+      await stop(flags);
+      await start(flags);
+    });
+}

@@ -1,0 +1,171 @@
+// Every STEADYTEXT_* environment variable, parsed and validated once.
+
+import { availableParallelism, homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/codec.js";
+
+export const DEFAULT_DAEMON_HOST = "127.0.0.1";
+export const DEFAULT_DAEMON_PORT = 5557;
+
+const flag = z
+  .string()
+  .transform((v) => ["1", "true", "yes", "on"].includes(v.trim().toLowerCase()))
+  .optional();
+const positiveInt = z.coerce.number().int().positive().optional();
+const positiveNumber = z.coerce.number().positive().optional();
+const text = z.string().min(1).optional();
+
+const environmentSchema = z.object({
+  STEADYTEXT_DAEMON_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' only").optional(),
+  STEADYTEXT_DAEMON_HOST: text,
+  STEADYTEXT_DAEMON_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  STEADYTEXT_DAEMON_ENDPOINT: z
+    .string()
+    .regex(/^(tcp|ipc):\/\/.+/, "must start with tcp:// or ipc://")
+    .optional(),
+  STEADYTEXT_CACHE_DIR: text,
+  STEADYTEXT_MODEL_DIR: text,
+  STEADYTEXT_ALLOW_MODEL_DOWNLOADS: flag,
+  STEADYTEXT_TEST_MODELS: flag,
+  STEADYTEXT_GENERATION_MODEL_PATH: text,
+  STEADYTEXT_EMBEDDING_MODEL_PATH: text,
+  STEADYTEXT_RERANKING_MODEL_PATH: text,
+  STEADYTEXT_GENERATION_MODEL_REPO: text,
+  STEADYTEXT_GENERATION_MODEL_FILENAME: text,
+  STEADYTEXT_EMBEDDING_MODEL_REPO: text,
+  STEADYTEXT_EMBEDDING_MODEL_FILENAME: text,
+  STEADYTEXT_RERANKING_MODEL_REPO: text,
+  STEADYTEXT_RERANKING_MODEL_FILENAME: text,
+  STEADYTEXT_GENERATION_SIZE: z.enum(["small", "large"]).optional(),
+  STEADYTEXT_EMBEDDING_MODE: z.enum(["query", "passage"]).optional(),
+  STEADYTEXT_HF_ENDPOINT: z.url().optional(),
+  STEADYTEXT_THREADS: positiveInt,
+  STEADYTEXT_CONTEXTS_PER_MODEL: positiveInt,
+  STEADYTEXT_MAX_CONTEXT_WINDOW: positiveInt,
+  STEADYTEXT_MAX_REQUEST_BYTES: positiveInt,
+  STEADYTEXT_STREAM_ACK_TIMEOUT_MS: positiveInt,
+  STEADYTEXT_PG_URL: text,
+  STEADYTEXT_PID_FILE: text,
+  STEADYTEXT_LOG_FILE: text,
+  STEADYTEXT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
+  STEADYTEXT_GENERATION_CACHE_CAPACITY: positiveInt,
+  STEADYTEXT_GENERATION_CACHE_MAX_SIZE_MB: positiveNumber,
+  STEADYTEXT_EMBEDDING_CACHE_CAPACITY: positiveInt,
+  STEADYTEXT_EMBEDDING_CACHE_MAX_SIZE_MB: positiveNumber,
+  STEADYTEXT_RERANKING_CACHE_CAPACITY: positiveInt,
+  STEADYTEXT_RERANKING_CACHE_MAX_SIZE_MB: positiveNumber,
+  STEADYTEXT_CACHE_TTL_SECONDS: positiveInt,
+  XDG_CACHE_HOME: text,
+});
+
+export type ModelRole = "generation" | "embedding" | "reranking";
+
+export interface CacheLimits {
+  capacity: number;
+  maxSizeMb: number;
+}
+
+export interface Settings {
+  /** The row this daemon keeps in steadytext_daemon_health. */
+  daemonId: string;
+  endpoint: string;
+  host: string;
+  port: number;
+  cacheDir: string;
+  modelDir: string;
+  testModelDir: string;
+  allowModelDownloads: boolean;
+  testModels: boolean;
+  modelPaths: Partial<Record<ModelRole, string>>;
+  modelOverrides: Partial<Record<ModelRole, { repo: string; filename: string }>>;
+  generationSize: "small" | "large";
+  embeddingMode: "query" | "passage";
+  hfEndpoint: string;
+  threads: number;
+  contextsPerModel: number;
+  maxContextWindow: number | undefined;
+  maxRequestBytes: number;
+  streamAckTimeoutMs: number;
+  pgUrl: string | undefined;
+  pidFile: string;
+  logFile: string;
+  logLevel: string;
+  cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
+  cacheTtlSeconds: number | undefined;
+}
+
+export class SettingsError extends Error {}
+
+function endpointFile(endpoint: string): string {
+  return endpoint.replace(/^[a-z]+:\/\//, "").replace(/[^A-Za-z0-9.-]+/g, "_");
+}
+
+/** Read settings from an environment (process.env by default); invalid values are an error naming the variable. */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  const parsed = environmentSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new SettingsError(`${issue.path.join(".")}: ${issue.message}`);
+  }
+  const e = parsed.data;
+  const host = e.STEADYTEXT_DAEMON_HOST ?? DEFAULT_DAEMON_HOST;
+  const port = e.STEADYTEXT_DAEMON_PORT ?? DEFAULT_DAEMON_PORT;
+  const endpoint = e.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://${host}:${port}`;
+  const cacheDir = resolve(e.STEADYTEXT_CACHE_DIR ?? join(e.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "steadytext"));
+  const override = (repo?: string, filename?: string) => (repo && filename ? { repo, filename } : undefined);
+  const contextsPerModel = e.STEADYTEXT_CONTEXTS_PER_MODEL ?? 2;
+  const modelOverrides: Settings["modelOverrides"] = {};
+  const generationOverride = override(e.STEADYTEXT_GENERATION_MODEL_REPO, e.STEADYTEXT_GENERATION_MODEL_FILENAME);
+  const embeddingOverride = override(e.STEADYTEXT_EMBEDDING_MODEL_REPO, e.STEADYTEXT_EMBEDDING_MODEL_FILENAME);
+  const rerankingOverride = override(e.STEADYTEXT_RERANKING_MODEL_REPO, e.STEADYTEXT_RERANKING_MODEL_FILENAME);
+  if (generationOverride) modelOverrides.generation = generationOverride;
+  if (embeddingOverride) modelOverrides.embedding = embeddingOverride;
+  if (rerankingOverride) modelOverrides.reranking = rerankingOverride;
+  const modelPaths: Settings["modelPaths"] = {};
+  if (e.STEADYTEXT_GENERATION_MODEL_PATH) modelPaths.generation = resolve(e.STEADYTEXT_GENERATION_MODEL_PATH);
+  if (e.STEADYTEXT_EMBEDDING_MODEL_PATH) modelPaths.embedding = resolve(e.STEADYTEXT_EMBEDDING_MODEL_PATH);
+  if (e.STEADYTEXT_RERANKING_MODEL_PATH) modelPaths.reranking = resolve(e.STEADYTEXT_RERANKING_MODEL_PATH);
+
+  return {
+    daemonId: e.STEADYTEXT_DAEMON_ID ?? "default",
+    endpoint,
+    host,
+    port,
+    cacheDir,
+    modelDir: resolve(e.STEADYTEXT_MODEL_DIR ?? join(cacheDir, "models")),
+    testModelDir: join(cacheDir, "test-models"),
+    allowModelDownloads: e.STEADYTEXT_ALLOW_MODEL_DOWNLOADS ?? true,
+    testModels: e.STEADYTEXT_TEST_MODELS ?? false,
+    modelPaths,
+    modelOverrides,
+    generationSize: e.STEADYTEXT_GENERATION_SIZE ?? "small",
+    embeddingMode: e.STEADYTEXT_EMBEDDING_MODE ?? "query",
+    hfEndpoint: (e.STEADYTEXT_HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
+    // Each context computes on its own threads; together they should not exceed the cores.
+    threads: e.STEADYTEXT_THREADS ?? Math.max(1, Math.floor(availableParallelism() / contextsPerModel)),
+    contextsPerModel,
+    maxContextWindow: e.STEADYTEXT_MAX_CONTEXT_WINDOW,
+    maxRequestBytes: e.STEADYTEXT_MAX_REQUEST_BYTES ?? DEFAULT_MAX_REQUEST_BYTES,
+    streamAckTimeoutMs: e.STEADYTEXT_STREAM_ACK_TIMEOUT_MS ?? 30_000,
+    pgUrl: e.STEADYTEXT_PG_URL,
+    pidFile: resolve(e.STEADYTEXT_PID_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.pid`)),
+    logFile: resolve(e.STEADYTEXT_LOG_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.log`)),
+    logLevel: e.STEADYTEXT_LOG_LEVEL ?? "info",
+    cacheLimits: {
+      generation: {
+        capacity: e.STEADYTEXT_GENERATION_CACHE_CAPACITY ?? 256,
+        maxSizeMb: e.STEADYTEXT_GENERATION_CACHE_MAX_SIZE_MB ?? 50,
+      },
+      embedding: {
+        capacity: e.STEADYTEXT_EMBEDDING_CACHE_CAPACITY ?? 512,
+        maxSizeMb: e.STEADYTEXT_EMBEDDING_CACHE_MAX_SIZE_MB ?? 100,
+      },
+      reranking: {
+        capacity: e.STEADYTEXT_RERANKING_CACHE_CAPACITY ?? 256,
+        maxSizeMb: e.STEADYTEXT_RERANKING_CACHE_MAX_SIZE_MB ?? 25,
+      },
+    },
+    cacheTtlSeconds: e.STEADYTEXT_CACHE_TTL_SECONDS,
+  };
+}

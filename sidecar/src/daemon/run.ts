@@ -1,0 +1,77 @@
+// Runs the daemon in this process until a shutdown request or a signal:
+// test models (if asked), the Postgres mirror, the engine, the ROUTER socket,
+// the PID file, and an orderly stop that loses no queued mirror writes.
+
+import { PgMirror, type Heartbeat } from "../cache/pg-mirror.js";
+import type { Settings } from "../config/settings.js";
+import { Engine } from "../engine/engine.js";
+import { ModelIdentities } from "../models/identity.js";
+import { writeTestModels } from "../models/test-models/index.js";
+import { configureLogger, logger } from "../util/logger.js";
+import { removePidFile, writePidFile } from "./pid-file.js";
+import { DAEMON_VERSION, DaemonServer } from "./server.js";
+import { join } from "node:path";
+
+export interface RunOptions {
+  /** Log to the log file instead of stderr (a background daemon has no terminal). */
+  logToFile?: boolean;
+}
+
+export async function runDaemon(settings: Settings, options: RunOptions = {}): Promise<void> {
+  configureLogger(settings.logLevel, options.logToFile ? settings.logFile : 2);
+  const log = logger();
+
+  if (settings.testModels) {
+    const identities = new ModelIdentities(join(settings.cacheDir, "model-identities.json"));
+    for (const model of await writeTestModels(settings.testModelDir)) await identities.remember(model.path, model.sha256);
+    log.info({ dir: settings.testModelDir }, "using the tiny test models");
+  }
+
+  let server: DaemonServer | undefined;
+  let engine: Engine | undefined;
+  const mirror: PgMirror | undefined = settings.pgUrl
+    ? new PgMirror(settings.pgUrl, (): Heartbeat => ({
+        daemonId: settings.daemonId,
+        endpoint: settings.endpoint,
+        version: DAEMON_VERSION,
+        startedAt: server?.stats.startedAt ?? new Date(),
+        models: (engine?.host.modelStatus() ?? []).filter((m) => m.loaded).map((m) => m.name),
+        totalRequests: server?.stats.requests ?? 0,
+      }))
+    : undefined;
+  engine = new Engine(settings, { mirror });
+  const running = engine;
+
+  let stopping: Promise<void> | undefined;
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const stop = (reason: string) => {
+    stopping ??= (async () => {
+      log.info({ reason }, "daemon stopping");
+      await server?.stop();
+      await mirror?.close();
+      await running.close();
+      await removePidFile(settings.pidFile);
+      log.info("daemon stopped");
+      log.flush();
+      finished();
+    })();
+    return stopping;
+  };
+
+  server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request") });
+  await server.start();
+  await writePidFile(settings.pidFile);
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+  process.once("SIGINT", () => void stop("SIGINT"));
+
+  // Tell the configured database which files the default selectors mean, so
+  // SQL can find cached answers before the first request reaches us.
+  for (const resolved of running.resolveDefaults()) {
+    const sha256 = await running.host.identityIfPresent(resolved);
+    if (sha256) mirror?.publishModel(undefined, resolved.selector, sha256, resolved.name);
+  }
+  void mirror?.beat();
+  log.info({ endpoint: settings.endpoint, testModels: settings.testModels, mirror: Boolean(mirror) }, "daemon ready");
+  await done;
+}

@@ -1,0 +1,235 @@
+// The ZeroMQ ROUTER front of the daemon. Every request is handled
+// concurrently (a slow generation never holds up a ping or a cached answer);
+// replies go back to the identity that asked, framed the way it asked (REQ
+// or DEALER). Malformed input gets an error reply and the loop carries on.
+
+import { Router } from "zeromq";
+import type { Settings } from "../config/settings.js";
+import type { Engine } from "../engine/engine.js";
+import {
+  cacheTouchParams,
+  cancelParams,
+  embedParams,
+  encodeReply,
+  emptyParams,
+  generateParams,
+  isStreamAck,
+  METHODS,
+  parseParams,
+  parseRequest,
+  ProtocolError,
+  rerankParams,
+  routerReplyFrames,
+  splitRouterFrames,
+  STREAM_END_MARKER,
+  type Envelope,
+  type Method,
+  type Reply,
+  type RequestEnvelope,
+  type StatusResult,
+} from "../protocol/index.js";
+import { logger } from "../util/logger.js";
+import { WordChunker } from "../inference/word-chunker.js";
+import { StreamSession } from "./stream-session.js";
+
+export const DAEMON_VERSION = "2026.11.26";
+
+/** Frames larger than this make libzmq drop the connection; below it, oversize requests get an error reply. */
+const HARD_MESSAGE_LIMIT_FACTOR = 4;
+const SHUTDOWN_GRACE_MS = 5000;
+
+export interface ServerHooks {
+  /** Called when a client asks the daemon to shut down. */
+  onShutdownRequested(): void;
+}
+
+export class DaemonServer {
+  private readonly router: Router;
+  private readonly inFlight = new Map<string, AbortController>();
+  private readonly streams = new Map<string, StreamSession>();
+  private sending: Promise<void> = Promise.resolve();
+  private requests = 0;
+  private readonly startedAt = new Date();
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly engine: Engine,
+    private readonly hooks: ServerHooks,
+  ) {
+    this.router = new Router({
+      linger: 0,
+      maxMessageSize: settings.maxRequestBytes * HARD_MESSAGE_LIMIT_FACTOR,
+      receiveHighWaterMark: 10_000,
+      sendHighWaterMark: 10_000,
+    });
+  }
+
+  get stats(): { requests: number; inFlight: number; startedAt: Date } {
+    return { requests: this.requests, inFlight: this.inFlight.size, startedAt: this.startedAt };
+  }
+
+  async start(): Promise<void> {
+    await this.router.bind(this.settings.endpoint);
+    logger().info({ endpoint: this.settings.endpoint }, "daemon listening");
+    this.loop = this.receiveLoop();
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for await (const frames of this.router) {
+        this.dispatch(frames);
+      }
+    } catch (error) {
+      if (!this.router.closed) logger().error({ error: (error as Error).message }, "receive loop failed");
+    }
+  }
+
+  private dispatch(frames: Buffer[]): void {
+    const envelope = splitRouterFrames(frames);
+    if (envelope instanceof ProtocolError) {
+      const identity = frames[0];
+      if (identity) this.reply({ identity, delimited: frames[1]?.length === 0 }, { id: null, result: null, error: envelope.toWire() });
+      return;
+    }
+    const peer = envelope.identity.toString("hex");
+    const stream = this.streams.get(peer);
+    if (isStreamAck(envelope.payload)) {
+      stream?.acknowledge();
+      return;
+    }
+    // A client that sends anything but ACK has left its stream: end it, as SteadyText's daemon does.
+    stream?.abandon("the client sent a new request instead of ACK");
+
+    const parsed = parseRequest(envelope.payload, this.settings.maxRequestBytes);
+    if (!parsed.ok) {
+      this.reply(envelope, { id: parsed.id, result: null, error: parsed.error.toWire() });
+      return;
+    }
+    this.requests++;
+    void this.handle(envelope, peer, parsed.request);
+  }
+
+  private async handle(envelope: Envelope, peer: string, request: RequestEnvelope): Promise<void> {
+    const method = request.method;
+    if (!(METHODS as readonly string[]).includes(method)) {
+      this.reply(envelope, { id: request.id, result: null, error: new ProtocolError("unknown_method", `Unknown method: ${method}`).toWire() });
+      return;
+    }
+    const flightKey = `${peer}:${String(request.id)}`;
+    const controller = new AbortController();
+    this.inFlight.set(flightKey, controller);
+    const ctx = { signal: controller.signal, database: request.origin?.database };
+    try {
+      if (method === "generate_iter") {
+        await this.stream(envelope, peer, request, ctx);
+        return;
+      }
+      const result = await this.call(method as Method, request, peer, ctx);
+      this.reply(envelope, { id: request.id, result, error: null });
+      if (method === "shutdown") this.hooks.onShutdownRequested();
+    } catch (error) {
+      this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, controller.signal) });
+    } finally {
+      this.inFlight.delete(flightKey);
+    }
+  }
+
+  private wireError(error: unknown, signal: AbortSignal): string {
+    if (error instanceof ProtocolError) return error.toWire();
+    if (signal.aborted) return new ProtocolError("cancelled", "the request was cancelled").toWire();
+    logger().error({ error: error instanceof Error ? error.stack : String(error) }, "request failed");
+    return new ProtocolError("internal", error instanceof Error ? error.message : String(error)).toWire();
+  }
+
+  private async call(method: Method, request: RequestEnvelope, peer: string, ctx: { signal: AbortSignal; database?: string | undefined }): Promise<unknown> {
+    const params = request.params;
+    switch (method) {
+      case "ping":
+        parseParams(emptyParams, params);
+        return "pong";
+      case "status":
+        return this.status();
+      case "generate":
+        return this.engine.generate(parseParams(generateParams, params), ctx);
+      case "embed":
+        return this.engine.embed(parseParams(embedParams, params), ctx);
+      case "rerank": {
+        const p = parseParams(rerankParams, params);
+        const ranked = await this.engine.rerank(p, ctx);
+        return p.return_scores ? ranked : ranked.map(([document]) => document);
+      }
+      case "cancel": {
+        const { request_id } = parseParams(cancelParams, params);
+        const target = this.inFlight.get(`${peer}:${String(request_id)}`);
+        target?.abort(new ProtocolError("cancelled", "cancelled by the client"));
+        return target !== undefined;
+      }
+      case "cache_touch":
+        this.engine.touch(ctx.database, parseParams(cacheTouchParams, params).keys);
+        return null;
+      case "shutdown":
+        return "shutdown initiated";
+      case "generate_iter":
+        throw new ProtocolError("internal", "generate_iter is handled as a stream");
+    }
+  }
+
+  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, ctx: { signal: AbortSignal; database?: string | undefined }): Promise<void> {
+    const params = parseParams(generateParams, request.params);
+    const session = new StreamSession(
+      (token) => this.reply(envelope, { id: request.id, result: { token }, error: null }),
+      this.settings.streamAckTimeoutMs,
+    );
+    this.streams.get(peer)?.abandon("a new stream started");
+    this.streams.set(peer, session);
+    const abort = new AbortController();
+    const onAbort = () => abort.abort(ctx.signal.reason);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    session.onAbandon = (reason) => abort.abort(new ProtocolError("cancelled", reason));
+    const chunker = new WordChunker((chunk) => session.push(chunk));
+    try {
+      await this.engine.generate(params, { ...ctx, signal: abort.signal }, (text) => chunker.push(text));
+      chunker.end();
+      await session.finish(STREAM_END_MARKER);
+    } catch (error) {
+      if (!session.abandoned) this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, abort.signal) });
+    } finally {
+      ctx.signal.removeEventListener("abort", onAbort);
+      if (this.streams.get(peer) === session) this.streams.delete(peer);
+    }
+  }
+
+  status(): StatusResult {
+    return {
+      daemon_id: this.settings.daemonId,
+      version: DAEMON_VERSION,
+      endpoint: this.settings.endpoint,
+      pid: process.pid,
+      started_at: this.startedAt.toISOString(),
+      uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
+      requests: this.requests,
+      in_flight: this.inFlight.size,
+      models: this.engine.host.modelStatus(),
+    };
+  }
+
+  private reply(envelope: Pick<Envelope, "identity" | "delimited">, reply: Reply): void {
+    const frames = routerReplyFrames(envelope, encodeReply(reply));
+    // zeromq.js allows one send at a time: chain them.
+    this.sending = this.sending
+      .then(() => this.router.send(frames))
+      .catch((error: unknown) => logger().warn({ error: (error as Error).message }, "reply could not be sent"));
+  }
+
+  /** Stop accepting requests, let running ones finish for a moment, then abort them. */
+  async stop(): Promise<void> {
+    const deadline = Date.now() + SHUTDOWN_GRACE_MS;
+    while (this.inFlight.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const controller of this.inFlight.values()) controller.abort(new ProtocolError("cancelled", "the daemon is shutting down"));
+    for (const stream of this.streams.values()) stream.abandon("the daemon is shutting down");
+    await this.sending;
+    this.router.close();
+    await this.loop;
+  }
+}

@@ -1,0 +1,192 @@
+// Loads each model file once, lazily, behind a shared promise (the lock),
+// and keeps a small pool of contexts per model so several requests run at
+// once. Any failure to find, download or load a model is `unavailable`:
+// the caller answers NULL, never a made-up value.
+
+import { access } from "node:fs/promises";
+import {
+  LlamaChat,
+  resolveChatWrapper,
+  type ChatWrapper,
+  type LlamaContextSequence,
+  type LlamaEmbeddingContext,
+  type LlamaModel,
+} from "node-llama-cpp";
+import type { ModelRole, Settings } from "../config/settings.js";
+import { downloadModel } from "../models/download.js";
+import type { ModelIdentities } from "../models/identity.js";
+import type { ResolvedModel } from "../models/resolve.js";
+import { unavailable } from "../protocol/errors.js";
+import { logger } from "../util/logger.js";
+import { ResourcePool } from "../util/resource-pool.js";
+import { llamaRuntime } from "./runtime.js";
+
+const DEFAULT_CONTEXT_WINDOW = 8192;
+/** Fixed so prompts are always split the same way: a different batch size can change the low bits. */
+const GENERATION_BATCH_SIZE = 512;
+
+/** One context with one sequence: a request runs alone in it, from an empty state. */
+export interface GenerationSlot {
+  sequence: LlamaContextSequence;
+  chat: LlamaChat;
+  clear(): Promise<void>;
+}
+
+export class LoadedModel {
+  readonly chatWrapper: ChatWrapper;
+  private generationPool: ResourcePool<GenerationSlot> | undefined;
+  private embeddingPool: ResourcePool<LlamaEmbeddingContext> | undefined;
+
+  constructor(
+    readonly resolved: ResolvedModel,
+    readonly model: LlamaModel,
+    readonly sha256: string,
+    private readonly settings: Settings,
+  ) {
+    this.chatWrapper = resolveChatWrapper(model);
+  }
+
+  get name(): string {
+    return this.resolved.name;
+  }
+
+  /** Tokens one request may use: prompt plus output, or embedding input. */
+  get contextSize(): number {
+    return Math.min(this.model.trainContextSize, this.settings.maxContextWindow ?? DEFAULT_CONTEXT_WINDOW);
+  }
+
+  generationSlots(): ResourcePool<GenerationSlot> {
+    this.generationPool ??= new ResourcePool(this.settings.contextsPerModel, async () => {
+      const contextSize = this.contextSize;
+      const context = await this.model.createContext({
+        contextSize,
+        batchSize: Math.min(GENERATION_BATCH_SIZE, contextSize),
+        threads: this.settings.threads,
+        sequences: 1,
+      });
+      const sequence = context.getSequence();
+      return {
+        sequence,
+        chat: new LlamaChat({ contextSequence: sequence, chatWrapper: this.chatWrapper }),
+        clear: () => sequence.clearHistory(),
+      };
+    });
+    return this.generationPool;
+  }
+
+  embeddingContexts(): ResourcePool<LlamaEmbeddingContext> {
+    this.embeddingPool ??= new ResourcePool(this.settings.contextsPerModel, () =>
+      // The whole input is one batch, so pooling sees every token at once.
+      this.model.createEmbeddingContext({ contextSize: this.contextSize, batchSize: this.contextSize, threads: this.settings.threads }),
+    );
+    return this.embeddingPool;
+  }
+}
+
+export interface ModelStatus {
+  role: ModelRole;
+  name: string;
+  sha256: string | null;
+  loaded: boolean;
+  error: string | null;
+}
+
+export class ModelHost {
+  private readonly models = new Map<string, Promise<LoadedModel>>();
+  private readonly downloads = new Map<string, Promise<void>>();
+  private readonly status = new Map<string, ModelStatus>();
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly identities: ModelIdentities,
+  ) {}
+
+  /** The loaded model for a resolved request, loading it on first use. Throws `unavailable`. */
+  async get(resolved: ResolvedModel): Promise<LoadedModel> {
+    let loading = this.models.get(resolved.path);
+    if (!loading) {
+      loading = this.load(resolved);
+      this.models.set(resolved.path, loading);
+      loading.catch((error: unknown) => {
+        this.models.delete(resolved.path);
+        this.status.set(resolved.path, {
+          role: resolved.role,
+          name: resolved.name,
+          sha256: null,
+          loaded: false,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      });
+    }
+    return loading;
+  }
+
+  /** The identity of a model file without loading it (for publishing to SQL); undefined if it is not on disk. */
+  async identityIfPresent(resolved: ResolvedModel): Promise<string | undefined> {
+    try {
+      await access(resolved.path);
+      return await this.identities.of(resolved.path);
+    } catch {
+      return undefined;
+    }
+  }
+
+  modelStatus(): ModelStatus[] {
+    return [...this.status.values()];
+  }
+
+  private async ensureFile(resolved: ResolvedModel): Promise<void> {
+    try {
+      await access(resolved.path);
+      return;
+    } catch {
+      // missing: download it if we may
+    }
+    const source = resolved.source;
+    if (!source) throw unavailable(`model file ${resolved.path} does not exist`);
+    if (!this.settings.allowModelDownloads) {
+      throw unavailable(
+        `model ${source.repo}/${source.filename} is not in ${this.settings.modelDir} and STEADYTEXT_ALLOW_MODEL_DOWNLOADS is off`,
+      );
+    }
+    let download = this.downloads.get(resolved.path);
+    if (!download) {
+      download = downloadModel({
+        endpoint: this.settings.hfEndpoint,
+        repo: source.repo,
+        filename: source.filename,
+        destination: resolved.path,
+      }).then((sha256) => this.identities.remember(resolved.path, sha256));
+      this.downloads.set(resolved.path, download);
+      void download.finally(() => this.downloads.delete(resolved.path)).catch(() => undefined);
+    }
+    try {
+      await download;
+    } catch (error) {
+      throw unavailable(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private async load(resolved: ResolvedModel): Promise<LoadedModel> {
+    await this.ensureFile(resolved);
+    const started = performance.now();
+    let model: LlamaModel;
+    try {
+      const llama = await llamaRuntime();
+      model = await llama.loadModel({ modelPath: resolved.path });
+    } catch (error) {
+      throw unavailable(`model ${resolved.name} could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const sha256 = await this.identities.of(resolved.path);
+    const loaded = new LoadedModel(resolved, model, sha256, this.settings);
+    this.status.set(resolved.path, { role: resolved.role, name: resolved.name, sha256, loaded: true, error: null });
+    logger().info({ model: resolved.name, role: resolved.role, sha256, ms: Math.round(performance.now() - started) }, "model loaded");
+    return loaded;
+  }
+
+  async dispose(): Promise<void> {
+    const loaded = await Promise.allSettled(this.models.values());
+    this.models.clear();
+    await Promise.all(loaded.map((r) => (r.status === "fulfilled" ? r.value.model.dispose() : undefined)));
+  }
+}

@@ -1,0 +1,79 @@
+// A pool of up to `size` lazily created resources, handed out first come,
+// first served. A waiter whose signal aborts leaves the queue.
+
+export interface Lease<T> {
+  resource: T;
+  release(): void;
+}
+
+interface Waiter<T> {
+  resolve(lease: Lease<T>): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+export class ResourcePool<T> {
+  private readonly idle: T[] = [];
+  private created = 0;
+  private creating = 0;
+  private readonly waiters: Waiter<T>[] = [];
+
+  constructor(
+    private readonly size: number,
+    private readonly create: () => Promise<T>,
+  ) {}
+
+  /** How many callers are waiting for a resource. */
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  async acquire(signal?: AbortSignal): Promise<Lease<T>> {
+    signal?.throwIfAborted();
+    const idle = this.idle.pop();
+    if (idle !== undefined) return this.lease(idle);
+    if (this.created + this.creating < this.size) {
+      this.creating++;
+      try {
+        const resource = await this.create();
+        this.created++;
+        return this.lease(resource);
+      } finally {
+        this.creating--;
+      }
+    }
+    return new Promise<Lease<T>>((resolve, reject) => {
+      const waiter: Waiter<T> = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const index = this.waiters.indexOf(waiter);
+          if (index >= 0) this.waiters.splice(index, 1);
+          reject(signal?.reason);
+        },
+      };
+      signal?.addEventListener("abort", waiter.onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  private lease(resource: T): Lease<T> {
+    let released = false;
+    return {
+      resource,
+      release: () => {
+        if (released) return;
+        released = true;
+        const next = this.waiters.shift();
+        if (next) {
+          next.signal?.removeEventListener("abort", next.onAbort);
+          next.resolve(this.lease(resource));
+        } else {
+          this.idle.push(resource);
+        }
+      },
+    };
+  }
+}
