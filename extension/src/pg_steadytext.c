@@ -1,0 +1,25 @@
+/*
+ * pg_steadytext.c
+ *		Deterministic text generation, embeddings and reranking for
+ *		PostgreSQL: the module's entry point.
+ *
+ * The C part is deliberately thin: configuration and the ZeroMQ transport
+ * to the SteadyText daemon. Argument checks, the cache fast path and the
+ * SQL surface live in the extension's SQL script.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "st_guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Module load: define the configuration parameters (no sockets here: see st_client.c) */
+void
+_PG_init(void)
+{
+	st_guc_init();
+}

@@ -1,0 +1,511 @@
+/*
+ * st_client.c
+ *		The backend's ZeroMQ connection to the SteadyText daemon.
+ *
+ * One DEALER socket per backend, created on first use (never in the
+ * postmaster) and reused: a new socket per call costs about three times as
+ * much. Requests carry ids so a reply that arrives after its call gave up is
+ * recognised and dropped. Waits poll in short slices and check for
+ * interrupts between them, so statement_timeout, pg_cancel_backend and
+ * pg_terminate_backend work while a call waits; a call that gives up tells
+ * the daemon to stop working on it.
+ */
+#include "postgres.h"
+
+#include <zmq.h>
+
+#include "commands/dbcommands.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "st_client.h"
+#include "st_guc.h"
+
+/* Replies larger than this make libzmq drop the connection instead */
+#define ST_MAX_REPLY_BYTES ((int64) 256 * 1024 * 1024)
+/* Longest a wait goes without checking for interrupts */
+#define ST_POLL_SLICE_MS 50
+/* A reply has [empty delimiter, payload]; anything with more frames is malformed */
+#define ST_MAX_FRAMES 3
+
+static void *st_context = NULL;
+static void *st_socket = NULL;
+static char *st_socket_endpoint = NULL;
+static uint64 st_request_counter = 0;
+static bool st_daemon_unreachable = false;
+static char *st_database_json = NULL;
+/* The request a call is waiting for, so an exiting backend can cancel it */
+static char st_inflight_id[64] = "";
+
+static void close_socket(void);
+
+/* Queue a two-frame message without blocking; false if it could not be queued */
+static bool
+send_frames(void *sock, const char *payload, size_t len)
+{
+	if (zmq_send(sock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+		return false;
+	if (zmq_send(sock, payload, len, ZMQ_DONTWAIT) >= 0)
+		return true;
+	/* A half-sent multipart message would swallow the next one: start over */
+	close_socket();
+	return false;
+}
+
+/* Ask the daemon to stop working on a request, without palloc (usable at exit) */
+static void
+send_cancel(const char *id)
+{
+	char		payload[256];
+	int			len;
+
+	if (st_socket == NULL || id[0] == '\0')
+		return;
+	len = snprintf(payload, sizeof(payload),
+				   "{\"id\":\"%s:cancel\",\"method\":\"cancel\",\"params\":{\"request_id\":\"%s\"}}",
+				   id, id);
+	if (len > 0 && len < (int) sizeof(payload))
+		(void) send_frames(st_socket, payload, len);
+}
+
+/* Close the socket at backend exit; a call still waiting is cancelled first */
+static void
+st_client_exit(int code, Datum arg)
+{
+	if (st_socket != NULL)
+	{
+		/* Give a cancel a moment to leave; otherwise drop everything at once */
+		int			linger = st_inflight_id[0] != '\0' ? 200 : 0;
+
+		send_cancel(st_inflight_id);
+		zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(st_socket);
+		st_socket = NULL;
+		if (linger > 0)
+		{
+			/* Bounded by the linger just set */
+			zmq_ctx_term(st_context);
+			st_context = NULL;
+		}
+	}
+	if (st_context != NULL)
+	{
+		/* Never zmq_ctx_term here: it can block for a long time */
+		zmq_ctx_shutdown(st_context);
+		st_context = NULL;
+	}
+}
+
+/* Set an integer socket option or fail */
+static void
+set_int_option(void *sock, int option, int value)
+{
+	if (zmq_setsockopt(sock, option, &value, sizeof(value)) != 0)
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set ZeroMQ socket option %d: %s", option, zmq_strerror(save_errno))));
+	}
+}
+
+/* Close the current socket at once, dropping whatever it still holds */
+static void
+close_socket(void)
+{
+	int			linger = 0;
+
+	if (st_socket == NULL)
+		return;
+	zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_close(st_socket);
+	st_socket = NULL;
+	if (st_socket_endpoint != NULL)
+		pfree(st_socket_endpoint);
+	st_socket_endpoint = NULL;
+}
+
+/* The backend's socket, connected to the configured endpoint */
+static void *
+get_socket(void)
+{
+	char	   *endpoint = st_effective_endpoint();
+	void	   *sock;
+	int64		max_reply = ST_MAX_REPLY_BYTES;
+
+	if (st_socket != NULL && strcmp(st_socket_endpoint, endpoint) == 0)
+		return st_socket;
+
+	if (st_context == NULL)
+	{
+		st_context = zmq_ctx_new();
+		if (st_context == NULL)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not create a ZeroMQ context: %s", zmq_strerror(save_errno))));
+		}
+		zmq_ctx_set(st_context, ZMQ_IO_THREADS, 1);
+		/* zmq_ctx_term must never wait for unsent messages */
+		zmq_ctx_set(st_context, ZMQ_BLOCKY, 0);
+		on_proc_exit(st_client_exit, (Datum) 0);
+	}
+	close_socket();
+
+	sock = zmq_socket(st_context, ZMQ_DEALER);
+	if (sock == NULL)
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not create a ZeroMQ socket: %s", zmq_strerror(save_errno))));
+	}
+	PG_TRY();
+	{
+		set_int_option(sock, ZMQ_LINGER, 0);
+		/* Queue nothing for a daemon that is not connected: a call fails fast instead */
+		set_int_option(sock, ZMQ_IMMEDIATE, 1);
+		set_int_option(sock, ZMQ_SNDHWM, 1000);
+		set_int_option(sock, ZMQ_RCVHWM, 1000);
+		set_int_option(sock, ZMQ_RECONNECT_IVL, 100);
+		if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_reply, sizeof(max_reply)) != 0)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
+		}
+		if (zmq_connect(sock, endpoint) != 0)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", endpoint, zmq_strerror(save_errno))));
+		}
+	}
+	PG_CATCH();
+	{
+		int			linger = 0;
+
+		zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(sock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	st_socket = sock;
+	st_socket_endpoint = MemoryContextStrdup(TopMemoryContext, endpoint);
+	st_daemon_unreachable = false;
+	return st_socket;
+}
+
+/* Milliseconds from now until a deadline (negative when past) */
+static long
+ms_until(TimestampTz deadline)
+{
+	return (long) ((deadline - GetCurrentTimestamp()) / 1000);
+}
+
+/* Wait until the socket can send (a connection is up), checking for interrupts */
+static bool
+wait_writable(void *sock, int timeout_ms)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+
+	for (;;)
+	{
+		zmq_pollitem_t item = {sock, 0, ZMQ_POLLOUT, 0};
+		long		remaining;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		remaining = Max(ms_until(deadline), 0);
+		rc = zmq_poll(&item, 1, Min(remaining, ST_POLL_SLICE_MS));
+		if (rc < 0)
+		{
+			int			save_errno = errno;
+
+			if (save_errno == EINTR)
+				continue;		/* a signal: the next CHECK_FOR_INTERRUPTS handles it */
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
+		}
+		if (rc > 0 && (item.revents & ZMQ_POLLOUT))
+			return true;
+		if (remaining == 0)
+			return false;
+	}
+}
+
+/* Discard replies nobody waits for any more (stale, or answers to notifications) */
+static void
+drain(void *sock)
+{
+	for (;;)
+	{
+		zmq_msg_t	msg;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0)
+		{
+			zmq_msg_close(&msg);
+			return;
+		}
+		zmq_msg_close(&msg);
+	}
+}
+
+/* The origin member of every request: which database to mirror results into */
+static const char *
+database_json(void)
+{
+	if (st_database_json == NULL)
+	{
+		StringInfoData buf;
+		char	   *name = get_database_name(MyDatabaseId);
+
+		initStringInfo(&buf);
+		escape_json(&buf, name ? name : "");
+		st_database_json = MemoryContextStrdup(TopMemoryContext, buf.data);
+		pfree(buf.data);
+	}
+	return st_database_json;
+}
+
+/* Build a request as UTF-8 JSON */
+static char *
+build_request(const char *id, const char *method, const char *params_json, int *len)
+{
+	StringInfoData buf;
+	char	   *utf8;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"id\":\"%s\",\"method\":", id);
+	escape_json(&buf, method);
+	appendStringInfo(&buf, ",\"params\":%s,\"origin\":{\"database\":%s}}", params_json, database_json());
+	utf8 = pg_server_to_any(buf.data, buf.len, PG_UTF8);
+	*len = (utf8 == buf.data) ? buf.len : (int) strlen(utf8);
+	return utf8;
+}
+
+/* Send a request; returns its id, or NULL with *failure set when the daemon is not reachable */
+char *
+st_client_send(const char *method, const char *params_json, StFailure *failure)
+{
+	void	   *sock = get_socket();
+	char	   *id;
+	char	   *payload;
+	int			len;
+	int			wait_ms;
+
+	drain(sock);
+	id = psprintf("%d:" UINT64_FORMAT, MyProcPid, ++st_request_counter);
+	payload = build_request(id, method, params_json, &len);
+
+	/* Once the daemon proved unreachable, do not wait again until it is back */
+	wait_ms = st_daemon_unreachable ? 0 : st_connect_timeout_ms;
+	if (!wait_writable(sock, wait_ms))
+	{
+		st_daemon_unreachable = true;
+		failure->reason = psprintf("no connection to the daemon at %s", st_socket_endpoint ? st_socket_endpoint : "?");
+		return NULL;
+	}
+	st_daemon_unreachable = false;
+	if (!send_frames(sock, payload, len))
+	{
+		int			save_errno = errno;
+
+		failure->reason = psprintf("could not send to the daemon: %s", zmq_strerror(save_errno));
+		return NULL;
+	}
+	return id;
+}
+
+/* Receive one whole message; returns its last frame (palloc'd, NUL-terminated) */
+static char *
+receive_message(void *sock, int *len, const char **problem)
+{
+	char	   *volatile payload = NULL;
+	volatile int frames = 0;
+	zmq_msg_t	msg;
+	int			more;
+
+	*problem = NULL;
+	do
+	{
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0)
+		{
+			zmq_msg_close(&msg);
+			*problem = "it ended early";
+			return NULL;
+		}
+		frames++;
+		more = zmq_msg_more(&msg);
+		if (!more && frames <= ST_MAX_FRAMES)
+		{
+			PG_TRY();
+			{
+				size_t		size = zmq_msg_size(&msg);
+
+				payload = palloc(size + 1);
+				memcpy(payload, zmq_msg_data(&msg), size);
+				payload[size] = '\0';
+				*len = (int) size;
+			}
+			PG_FINALLY();
+			{
+				zmq_msg_close(&msg);
+			}
+			PG_END_TRY();
+		}
+		else
+			zmq_msg_close(&msg);
+	} while (more);
+
+	if (frames > ST_MAX_FRAMES)
+	{
+		*problem = "it has too many frames";
+		return NULL;
+	}
+	return payload;
+}
+
+/* Reject a reply that is not UTF-8, and convert it to the database encoding */
+static char *
+to_server_encoding(char *payload, int *len)
+{
+	char	   *converted;
+
+	if (!pg_verify_mbstr(PG_UTF8, payload, *len, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed reply from the steadytext daemon"),
+				 errdetail("The reply is not valid UTF-8.")));
+	converted = pg_any_to_server(payload, *len, PG_UTF8);
+	if (converted != payload)
+		*len = (int) strlen(converted);
+	return converted;
+}
+
+/* Wait for the reply to request `id`; false with *failure set on timeout */
+bool
+st_client_wait(const char *id, StReply *reply, StFailure *failure)
+{
+	void	   *sock = st_socket;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), st_request_timeout_ms);
+	bool		answered = false;
+
+	if (sock == NULL)
+		elog(ERROR, "steadytext: no request was sent");
+	strlcpy(st_inflight_id, id, sizeof(st_inflight_id));
+	PG_TRY();
+	{
+		for (;;)
+		{
+			zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+			long		remaining;
+			int			rc;
+			char	   *payload;
+			int			len = 0;
+			const char *problem;
+			char	   *parse_problem;
+
+			CHECK_FOR_INTERRUPTS();
+			remaining = ms_until(deadline);
+			if (remaining <= 0)
+				break;
+			rc = zmq_poll(&item, 1, Min(remaining, ST_POLL_SLICE_MS));
+			if (rc < 0)
+			{
+				int			save_errno = errno;
+
+				if (save_errno == EINTR)
+					continue;	/* the next CHECK_FOR_INTERRUPTS handles the signal */
+				ereport(ERROR,
+						(errcode(ERRCODE_INTERNAL_ERROR),
+						 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
+			}
+			if (rc == 0)
+				continue;
+
+			payload = receive_message(sock, &len, &problem);
+			if (payload == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("malformed reply from the steadytext daemon"),
+						 errdetail("The reply was rejected because %s.", problem)));
+			payload = to_server_encoding(payload, &len);
+			if (!st_reply_parse(payload, len, reply, &parse_problem))
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("malformed reply from the steadytext daemon"),
+						 errdetail("The reply was rejected because %s.", parse_problem)));
+			if (reply->id == NULL || strcmp(reply->id, id) != 0)
+				continue;		/* an answer to an earlier call that gave up */
+			answered = true;
+			break;
+		}
+	}
+	PG_CATCH();
+	{
+		send_cancel(id);
+		st_inflight_id[0] = '\0';
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	st_inflight_id[0] = '\0';
+
+	if (!answered)
+	{
+		send_cancel(id);
+		failure->reason = psprintf("no reply from the daemon within %d ms", st_request_timeout_ms);
+	}
+	return answered;
+}
+
+/* Send the stream acknowledgement that asks for the next chunk */
+void
+st_client_ack(void)
+{
+	if (st_socket == NULL || !send_frames(st_socket, "ACK", 3))
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not acknowledge a stream chunk: %s", zmq_strerror(save_errno))));
+	}
+}
+
+/* Ask the daemon to stop working on request `id` (best effort, never blocks) */
+void
+st_client_cancel(const char *id)
+{
+	send_cancel(id);
+}
+
+/* Fire-and-forget a request whose reply nobody waits for */
+void
+st_client_notify(const char *method, const char *params_json)
+{
+	void	   *sock = get_socket();
+	char	   *id = psprintf("%d:" UINT64_FORMAT ":notify", MyProcPid, ++st_request_counter);
+	int			len;
+	char	   *payload = build_request(id, method, params_json, &len);
+
+	drain(sock);
+	/* Not connected: the notification is simply lost, which only costs statistics */
+	(void) send_frames(sock, payload, len);
+}

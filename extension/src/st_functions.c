@@ -1,0 +1,302 @@
+/*
+ * st_functions.c
+ *		SQL-callable entry points: the transport primitives the extension's
+ *		SQL functions are built on.
+ *
+ * Each call sends one request and returns the daemon's result. What happens
+ * when there is no answer is decided in one place (call_daemon): SQL NULL,
+ * or an error when steadytext.on_unavailable = 'error'. An error the daemon
+ * reports for the input is raised with SQLSTATE P0001, like the original
+ * pg_steadytext's input checks.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/tuplestore.h"
+
+#include "st_client.h"
+#include "st_guc.h"
+#include "st_reply.h"
+
+#define ST_STREAM_END "##STREAM_END##"
+
+PG_FUNCTION_INFO_V1(steadytext_call);
+PG_FUNCTION_INFO_V1(steadytext_call_vector);
+PG_FUNCTION_INFO_V1(steadytext_call_vectors);
+PG_FUNCTION_INFO_V1(steadytext_call_stream);
+PG_FUNCTION_INFO_V1(steadytext_notify);
+PG_FUNCTION_INFO_V1(steadytext_endpoint);
+
+/* No answer: NULL, or an error if the session asked for one */
+static bool
+unavailable(const char *reason, bool transport)
+{
+	if (st_on_unavailable == ST_ON_UNAVAILABLE_ERROR)
+		ereport(ERROR,
+				(errcode(transport ? ERRCODE_CONNECTION_FAILURE : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("steadytext is unavailable: %s", reason),
+				 errhint("With steadytext.on_unavailable = 'null' such calls return NULL instead.")));
+	ereport(DEBUG1, (errmsg_internal("steadytext is unavailable, returning NULL: %s", reason)));
+	return false;
+}
+
+/* Raise the error the daemon reported, or return false for "unavailable" */
+static bool
+daemon_error(const char *error)
+{
+	const char *colon = strstr(error, ": ");
+	const char *message = colon ? colon + 2 : error;
+	size_t		code_len = colon ? (size_t) (colon - error) : 0;
+
+#define CODE_IS(name) (code_len == strlen(name) && strncmp(error, name, code_len) == 0)
+	if (CODE_IS("unavailable"))
+		return unavailable(message, false);
+	if (CODE_IS("invalid_params"))
+		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION), errmsg("%s", message)));
+	if (CODE_IS("cancelled"))
+		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("steadytext request cancelled: %s", message)));
+	if (CODE_IS("invalid_request") || CODE_IS("unknown_method"))
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("the steadytext daemon rejected the request: %s", message),
+				 errhint("The extension and the daemon may be of different versions.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("the steadytext daemon failed: %s", message)));
+#undef CODE_IS
+	return false;
+}
+
+/* Superusers and members of steadytext_admin */
+static bool
+is_steadytext_admin(void)
+{
+	Oid			admin = get_role_oid("steadytext_admin", true);
+
+	return superuser() || (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin));
+}
+
+/* A method name as the protocol defines them: lower-case letters and underscores */
+static char *
+method_name(text *method)
+{
+	char	   *name = text_to_cstring(method);
+	const char *c;
+
+	if (name[0] == '\0' || strlen(name) > 32)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid steadytext method name")));
+	for (c = name; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || *c == '_'))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("invalid steadytext method name \"%s\"", name)));
+	if (strcmp(name, "shutdown") == 0 && !is_steadytext_admin())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to stop the steadytext daemon"),
+				 errhint("Only members of steadytext_admin may.")));
+	return name;
+}
+
+/* jsonb params as JSON text */
+static char *
+params_text(Jsonb *params)
+{
+	if (!JB_ROOT_IS_OBJECT(params))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("steadytext params must be a JSON object")));
+	return JsonbToCString(NULL, &params->root, VARSIZE(params));
+}
+
+/* Send a request and wait for its answer; false means "no answer" (already reported) */
+static bool
+call_daemon(const char *method, const char *params, StReply *reply, char **id_out)
+{
+	StFailure	failure = {NULL};
+	char	   *id = st_client_send(method, params, &failure);
+
+	if (id == NULL)
+		return unavailable(failure.reason, true);
+	if (!st_client_wait(id, reply, &failure))
+		return unavailable(failure.reason, true);
+	if (reply->error != NULL)
+		return daemon_error(reply->error);
+	if (id_out)
+		*id_out = id;
+	return true;
+}
+
+/* A malformed result: never a crash, never a made-up value */
+static void
+bad_result(const char *problem)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("malformed result from the steadytext daemon"),
+			 errdetail("The result was rejected because %s.", problem)));
+}
+
+/* float4s as a real[] */
+static ArrayType *
+float_array(float4 *values, int count)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+	int			i;
+
+	for (i = 0; i < count; i++)
+		elems[i] = Float4GetDatum(values[i]);
+	return construct_array(elems, count, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
+}
+
+/*
+ * _steadytext_call(method text, params jsonb) returns jsonb
+ *		The result of one request, or NULL when there is none.
+ */
+Datum
+steadytext_call(PG_FUNCTION_ARGS)
+{
+	StReply		reply;
+
+	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)), &reply, NULL))
+		PG_RETURN_NULL();
+	if (reply.result_type == JSON_TOKEN_NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(reply.result, reply.result_len))));
+}
+
+/*
+ * _steadytext_call_vector(method text, params jsonb) returns real[]
+ *		A result that is a list of numbers, parsed without a jsonb detour.
+ */
+Datum
+steadytext_call_vector(PG_FUNCTION_ARGS)
+{
+	StReply		reply;
+	float4	   *values;
+	int			count;
+	char	   *problem;
+
+	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)), &reply, NULL))
+		PG_RETURN_NULL();
+	if (reply.result_type == JSON_TOKEN_NULL)
+		PG_RETURN_NULL();
+	if (!st_parse_float_array(reply.result, reply.result_len, &values, &count, &problem))
+		bad_result(problem);
+	PG_RETURN_ARRAYTYPE_P(float_array(values, count));
+}
+
+/*
+ * _steadytext_call_vectors(method text, params jsonb) returns setof real[]
+ *		A result that is a list of lists of numbers: one row per inner list.
+ */
+Datum
+steadytext_call_vectors(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StReply		reply;
+	float4	  **vectors;
+	int		   *counts;
+	int			nvectors;
+	int			i;
+	char	   *problem;
+	char	   *method = method_name(PG_GETARG_TEXT_PP(0));
+	char	   *params = params_text(PG_GETARG_JSONB_P(1));
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	if (!call_daemon(method, params, &reply, NULL) || reply.result_type == JSON_TOKEN_NULL)
+		PG_RETURN_NULL();
+	if (!st_parse_float_arrays(reply.result, reply.result_len, &vectors, &counts, &nvectors, &problem))
+		bad_result(problem);
+	for (i = 0; i < nvectors; i++)
+	{
+		Datum		value = PointerGetDatum(float_array(vectors[i], counts[i]));
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	PG_RETURN_NULL();
+}
+
+/*
+ * _steadytext_call_stream(params jsonb) returns setof text
+ *		A generate_iter stream: one row per chunk, each acknowledged so the
+ *		daemon sends the next. Giving up midway cancels the generation.
+ */
+Datum
+steadytext_call_stream(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *params = params_text(PG_GETARG_JSONB_P(0));
+	StReply		reply;
+	char	   *sent_id = NULL;
+	char	   *volatile id;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	if (!call_daemon("generate_iter", params, &reply, &sent_id))
+		PG_RETURN_NULL();
+	id = sent_id;
+	PG_TRY();
+	{
+		for (;;)
+		{
+			char	   *token;
+			char	   *problem;
+			StFailure	failure = {NULL};
+			Datum		value;
+			bool		isnull = false;
+
+			if (!st_parse_stream_token(reply.result, reply.result_len, &token, &problem))
+				bad_result(problem);
+			if (strcmp(token, ST_STREAM_END) == 0)
+				break;
+			value = CStringGetTextDatum(token);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+			st_client_ack();
+			if (!st_client_wait(id, &reply, &failure))
+			{
+				/* A partial stream is not an answer */
+				tuplestore_clear(rsinfo->setResult);
+				(void) unavailable(failure.reason, true);
+				break;
+			}
+			if (reply.error != NULL)
+			{
+				tuplestore_clear(rsinfo->setResult);
+				(void) daemon_error(reply.error);
+				break;
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		st_client_cancel(id);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PG_RETURN_NULL();
+}
+
+/*
+ * _steadytext_notify(method text, params jsonb) returns void
+ *		Send a request nobody waits for (cache hit counts).
+ */
+Datum
+steadytext_notify(PG_FUNCTION_ARGS)
+{
+	st_client_notify(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * _steadytext_endpoint() returns text
+ *		The endpoint calls connect to.
+ */
+Datum
+steadytext_endpoint(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(st_effective_endpoint()));
+}

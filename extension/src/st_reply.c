@@ -1,0 +1,393 @@
+/*
+ * st_reply.c
+ *		Defensive parsing of the daemon's JSON replies.
+ *
+ * Replies are parsed with PostgreSQL's own JSON parser, which reports
+ * syntax errors as return codes rather than by throwing. A malformed,
+ * truncated or oddly typed reply is reported to the caller as a problem
+ * string; nothing here trusts the daemon to send what it should.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "mb/pg_wchar.h"
+
+#include "st_reply.h"
+
+typedef struct ReplyState
+{
+	JsonLexContext *lex;
+	StReply    *reply;
+	int			depth;
+	bool		top_is_object;
+	const char *field;			/* the top-level member being parsed */
+	const char *problem;
+} ReplyState;
+
+/* Track nesting depth of objects */
+static void
+reply_object_start(void *state)
+{
+	ReplyState *s = state;
+
+	if (s->depth == 0)
+		s->top_is_object = true;
+	s->depth++;
+}
+
+/* Track nesting depth of objects */
+static void
+reply_object_end(void *state)
+{
+	((ReplyState *) state)->depth--;
+}
+
+/* Track nesting depth of arrays */
+static void
+reply_array_start(void *state)
+{
+	((ReplyState *) state)->depth++;
+}
+
+/* Track nesting depth of arrays */
+static void
+reply_array_end(void *state)
+{
+	((ReplyState *) state)->depth--;
+}
+
+/* Remember where a top-level member's value starts */
+static void
+reply_field_start(void *state, char *fname, bool isnull)
+{
+	ReplyState *s = state;
+
+	if (s->depth != 1)
+		return;
+	s->field = fname;
+	if (strcmp(fname, "result") == 0)
+	{
+		s->reply->result = s->lex->token_start;
+		s->reply->result_type = s->lex->token_type;
+	}
+}
+
+/* Remember where the result's value ends */
+static void
+reply_field_end(void *state, char *fname, bool isnull)
+{
+	ReplyState *s = state;
+
+	if (s->depth != 1)
+		return;
+	if (strcmp(fname, "result") == 0)
+		s->reply->result_len = (int) (s->lex->prev_token_terminator - s->reply->result);
+	s->field = NULL;
+}
+
+/* Take the id and error scalars of the top-level object */
+static void
+reply_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	ReplyState *s = state;
+
+	if (s->depth != 1 || s->field == NULL)
+		return;
+	if (strcmp(s->field, "id") == 0)
+	{
+		if (tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER)
+			s->reply->id = token;
+	}
+	else if (strcmp(s->field, "error") == 0)
+	{
+		if (tokentype == JSON_TOKEN_STRING)
+			s->reply->error = token;
+		else if (tokentype != JSON_TOKEN_NULL)
+			s->problem = "its error member is neither a string nor null";
+	}
+}
+
+/* Parse a reply; false (with *problem set) when it is not a well-formed reply */
+bool
+st_reply_parse(char *payload, int len, StReply *reply, char **problem)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	ReplyState	state;
+	JsonParseErrorType rc;
+
+	memset(reply, 0, sizeof(*reply));
+	memset(&state, 0, sizeof(state));
+	memset(&sem, 0, sizeof(sem));
+
+	lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
+	state.lex = lex;
+	state.reply = reply;
+	sem.semstate = &state;
+	sem.object_start = reply_object_start;
+	sem.object_end = reply_object_end;
+	sem.array_start = reply_array_start;
+	sem.array_end = reply_array_end;
+	sem.object_field_start = reply_field_start;
+	sem.object_field_end = reply_field_end;
+	sem.scalar = reply_scalar;
+
+	rc = pg_parse_json(lex, &sem);
+	if (rc != JSON_SUCCESS)
+	{
+		*problem = psprintf("it is not valid JSON: %s", json_errdetail(rc, lex));
+		return false;
+	}
+	if (!state.top_is_object)
+		*problem = "it is not a JSON object";
+	else if (state.problem != NULL)
+		*problem = (char *) state.problem;
+	else if (reply->result == NULL)
+		*problem = "it has no result member";
+	else
+		return true;
+	return false;
+}
+
+typedef struct FloatState
+{
+	int			depth;
+	int			max_depth;		/* 1 for a flat array, 2 for an array of arrays */
+	float4	   *values;
+	int			count;
+	int			capacity;
+	float4	  **vectors;
+	int		   *counts;
+	int			nvectors;
+	int			vectors_capacity;
+	const char *problem;
+} FloatState;
+
+/* Open an array, starting a new vector at the innermost level */
+static void
+float_array_start(void *state)
+{
+	FloatState *s = state;
+
+	s->depth++;
+	if (s->depth > s->max_depth)
+		s->problem = "it nests arrays more deeply than expected";
+	else if (s->depth == s->max_depth)
+	{
+		s->count = 0;
+		s->capacity = 1024;
+		s->values = palloc(sizeof(float4) * s->capacity);
+	}
+}
+
+/* Close an array, keeping a finished inner vector */
+static void
+float_array_end(void *state)
+{
+	FloatState *s = state;
+
+	if (s->depth == 2 && s->max_depth == 2 && s->problem == NULL)
+	{
+		if (s->nvectors == s->vectors_capacity)
+		{
+			s->vectors_capacity *= 2;
+			s->vectors = repalloc(s->vectors, sizeof(float4 *) * s->vectors_capacity);
+			s->counts = repalloc(s->counts, sizeof(int) * s->vectors_capacity);
+		}
+		s->vectors[s->nvectors] = s->values;
+		s->counts[s->nvectors] = s->count;
+		s->nvectors++;
+	}
+	s->depth--;
+}
+
+/* Objects never belong in a vector */
+static void
+float_object_start(void *state)
+{
+	((FloatState *) state)->problem = "it contains an object where numbers were expected";
+}
+
+/* Append one number to the current vector */
+static void
+float_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	FloatState *s = state;
+	char	   *end;
+	float4		value;
+
+	if (s->problem != NULL)
+		return;
+	if (tokentype != JSON_TOKEN_NUMBER || s->depth != s->max_depth)
+	{
+		s->problem = "it contains something other than numbers";
+		return;
+	}
+	errno = 0;
+	value = strtof(token, &end);
+	if (*end != '\0' || errno == ERANGE || isinf(value) || isnan(value))
+	{
+		s->problem = "it contains a number outside the range of real";
+		return;
+	}
+	if (s->count == s->capacity)
+	{
+		s->capacity *= 2;
+		s->values = repalloc(s->values, sizeof(float4) * s->capacity);
+	}
+	s->values[s->count++] = value;
+}
+
+/* Shared driver for the flat and nested float parsers */
+static bool
+parse_floats(char *json, int len, FloatState *state, char **problem)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	JsonParseErrorType rc;
+
+	if (len <= 0 || json[0] != '[')
+	{
+		*problem = "it is not a JSON array";
+		return false;
+	}
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = state;
+	sem.array_start = float_array_start;
+	sem.array_end = float_array_end;
+	sem.object_start = float_object_start;
+	sem.scalar = float_scalar;
+	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), false);
+	rc = pg_parse_json(lex, &sem);
+	if (rc != JSON_SUCCESS)
+	{
+		*problem = psprintf("it is not valid JSON: %s", json_errdetail(rc, lex));
+		return false;
+	}
+	if (state->problem != NULL)
+	{
+		*problem = (char *) state->problem;
+		return false;
+	}
+	return true;
+}
+
+/* Parse a JSON array of numbers into float4s; false (with *problem) otherwise */
+bool
+st_parse_float_array(char *json, int len, float4 **values, int *count, char **problem)
+{
+	FloatState	state;
+
+	memset(&state, 0, sizeof(state));
+	state.max_depth = 1;
+	if (!parse_floats(json, len, &state, problem))
+		return false;
+	*values = state.values;
+	*count = state.count;
+	return true;
+}
+
+/* Parse a JSON array of arrays of numbers; each inner array becomes a float4 array */
+bool
+st_parse_float_arrays(char *json, int len, float4 ***vectors, int **counts, int *nvectors, char **problem)
+{
+	FloatState	state;
+
+	memset(&state, 0, sizeof(state));
+	state.max_depth = 2;
+	state.vectors_capacity = 16;
+	state.vectors = palloc(sizeof(float4 *) * state.vectors_capacity);
+	state.counts = palloc(sizeof(int) * state.vectors_capacity);
+	if (!parse_floats(json, len, &state, problem))
+		return false;
+	*vectors = state.vectors;
+	*counts = state.counts;
+	*nvectors = state.nvectors;
+	return true;
+}
+
+typedef struct TokenState
+{
+	int			depth;
+	bool		top_is_object;
+	bool		in_token;
+	char	   *token;
+	const char *problem;
+} TokenState;
+
+/* Track object depth while looking for the token member */
+static void
+token_object_start(void *state)
+{
+	TokenState *s = state;
+
+	if (s->depth == 0)
+		s->top_is_object = true;
+	s->depth++;
+}
+
+/* Track object depth while looking for the token member */
+static void
+token_object_end(void *state)
+{
+	((TokenState *) state)->depth--;
+}
+
+/* Note when the top-level "token" member is being parsed */
+static void
+token_field_start(void *state, char *fname, bool isnull)
+{
+	TokenState *s = state;
+
+	s->in_token = (s->depth == 1 && strcmp(fname, "token") == 0);
+}
+
+/* Keep the token when it is a string */
+static void
+token_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	TokenState *s = state;
+
+	if (!s->in_token || s->depth != 1)
+		return;
+	if (tokentype == JSON_TOKEN_STRING)
+		s->token = token;
+	else
+		s->problem = "its token is not a string";
+	s->in_token = false;
+}
+
+/* Take the "token" string of a stream chunk's result object */
+bool
+st_parse_stream_token(char *json, int len, char **token, char **problem)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	TokenState	state;
+	JsonParseErrorType rc;
+
+	memset(&state, 0, sizeof(state));
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &state;
+	sem.object_start = token_object_start;
+	sem.object_end = token_object_end;
+	sem.object_field_start = token_field_start;
+	sem.scalar = token_scalar;
+	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
+	rc = pg_parse_json(lex, &sem);
+	if (rc != JSON_SUCCESS)
+		*problem = psprintf("it is not valid JSON: %s", json_errdetail(rc, lex));
+	else if (!state.top_is_object)
+		*problem = "its result is not an object";
+	else if (state.problem != NULL)
+		*problem = (char *) state.problem;
+	else if (state.token == NULL)
+		*problem = "its result has no token";
+	else
+	{
+		*token = state.token;
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,1134 @@
+/* pg_steadytext install script, version 2026.11.26 */
+
+\echo Use "CREATE EXTENSION pg_steadytext CASCADE" to load this file. \quit
+
+-- ---------------------------------------------------------------------------
+-- Roles and tables
+-- ---------------------------------------------------------------------------
+
+-- Members of steadytext_admin may change configuration, start and stop the
+-- daemon and manage the cache; nothing of that is granted to PUBLIC.
+DO $roles$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'steadytext_admin') THEN
+        CREATE ROLE steadytext_admin NOLOGIN;
+    END IF;
+END
+$roles$;
+
+-- Results mirrored by the sidecar. Write-once per key; the SQL functions read
+-- it by key before asking the daemon. Only the sidecar (as steadytext_admin
+-- or the owner) writes here.
+CREATE TABLE @extschema@.steadytext_cache (
+    id bigserial PRIMARY KEY,
+    cache_key text NOT NULL UNIQUE,
+    kind text NOT NULL DEFAULT 'generate' CHECK (kind IN ('generate', 'embed', 'rerank')),
+    prompt text NOT NULL,
+    response text,
+    embedding vector(1024),
+    score double precision,
+    access_count integer NOT NULL DEFAULT 1,
+    last_accessed timestamptz NOT NULL DEFAULT now(),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    steadytext_cache_hit boolean DEFAULT false,
+    model_name text NOT NULL DEFAULT 'unknown',
+    model_size text,
+    model_sha256 text,
+    seed integer DEFAULT 42,
+    eos_string text,
+    generation_params jsonb,
+    response_size integer,
+    generation_time_ms integer
+);
+CREATE INDEX steadytext_cache_last_accessed_idx ON @extschema@.steadytext_cache (last_accessed);
+CREATE INDEX steadytext_cache_created_at_idx ON @extschema@.steadytext_cache (created_at);
+COMMENT ON TABLE @extschema@.steadytext_cache IS
+    'Results of steadytext functions, keyed by a SHA-256 over every input that changes them (model file included). Written by the sidecar.';
+
+-- Which model file each selector ("generation:default", "generation:size:large",
+-- "embedding:default", ...) means, so SQL can compute cache keys without the daemon.
+CREATE TABLE @extschema@.steadytext_models (
+    selector text PRIMARY KEY,
+    model_sha256 text NOT NULL CHECK (model_sha256 ~ '^[0-9a-f]{64}$'),
+    model_name text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE @extschema@.steadytext_config (
+    key text PRIMARY KEY,
+    value jsonb NOT NULL,
+    description text,
+    updated_at timestamptz DEFAULT now(),
+    updated_by text DEFAULT current_user
+);
+INSERT INTO @extschema@.steadytext_config (key, value, description) VALUES
+    ('daemon_host', '"127.0.0.1"', 'SteadyText daemon host (applied to steadytext.daemon_host)'),
+    ('daemon_port', '5557', 'SteadyText daemon port (applied to steadytext.daemon_port)'),
+    ('cache_enabled', 'true', 'Whether use_cache defaults apply (the functions'' use_cache argument decides)'),
+    ('cache_eviction_enabled', 'true', 'Whether steadytext_cache_scheduled_eviction() evicts'),
+    ('cache_max_entries', '10000', 'Entries the Postgres cache keeps after eviction'),
+    ('cache_max_size_mb', '100', 'Size the Postgres cache keeps after eviction'),
+    ('default_max_tokens', '512', 'max_tokens when a call passes NULL'),
+    ('default_seed', '42', 'seed when a call passes NULL'),
+    ('daemon_auto_start', 'false', 'Not used: start the daemon with st daemon start or steadytext_daemon_start()');
+
+CREATE TABLE @extschema@.steadytext_audit_log (
+    id bigserial PRIMARY KEY,
+    event_id uuid DEFAULT gen_random_uuid(),
+    event_type text NOT NULL,
+    user_id text DEFAULT current_user,
+    request_id uuid,
+    details jsonb,
+    created_at timestamptz DEFAULT now(),
+    ip_address inet DEFAULT inet_client_addr(),
+    success boolean DEFAULT true,
+    error_message text
+);
+CREATE INDEX steadytext_audit_log_created_at_idx ON @extschema@.steadytext_audit_log (created_at DESC);
+
+-- The sidecar's heartbeat (every 10 s, through its mirror connection).
+CREATE TABLE @extschema@.steadytext_daemon_health (
+    daemon_id text PRIMARY KEY DEFAULT 'default',
+    endpoint text NOT NULL,
+    last_heartbeat timestamptz DEFAULT now(),
+    uptime_seconds integer DEFAULT 0,
+    status text DEFAULT 'unknown' CHECK (status IN ('healthy', 'unhealthy', 'starting', 'stopping', 'unknown')),
+    version text,
+    models_loaded text[],
+    memory_usage_mb integer,
+    active_connections integer DEFAULT 0,
+    total_requests bigint DEFAULT 0,
+    error_count integer DEFAULT 0,
+    avg_response_time_ms integer
+);
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_config', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_models', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_audit_log', '');
+
+-- ---------------------------------------------------------------------------
+-- Transport primitives (C). Only public methods pass; shutdown needs steadytext_admin.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._steadytext_call(method text, params jsonb)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'steadytext_call'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_call_vector(method text, params jsonb)
+RETURNS real[] AS 'MODULE_PATHNAME', 'steadytext_call_vector'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_call_vectors(method text, params jsonb)
+RETURNS SETOF real[] AS 'MODULE_PATHNAME', 'steadytext_call_vectors'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_call_stream(params jsonb)
+RETURNS SETOF text AS 'MODULE_PATHNAME', 'steadytext_call_stream'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_notify(method text, params jsonb)
+RETURNS void AS 'MODULE_PATHNAME', 'steadytext_notify'
+LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_endpoint()
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_endpoint'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@._steadytext_spawn_daemon()
+RETURNS boolean AS 'MODULE_PATHNAME', 'steadytext_spawn_daemon'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- ---------------------------------------------------------------------------
+-- Input checks, model selectors, cache keys (the same bytes as sidecar/src/cache/key.ts)
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._steadytext_check_prompt(prompt text, seed integer)
+RETURNS void LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt cannot be null';
+    END IF;
+    IF pg_catalog.btrim(prompt, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Prompt cannot be empty';
+    END IF;
+    IF seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+END
+$$;
+
+-- max_tokens as the daemon will use it: the configured default for NULL, 1..4096.
+CREATE FUNCTION @extschema@._steadytext_max_tokens(requested integer)
+RETURNS integer LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v integer := requested;
+BEGIN
+    IF v IS NULL THEN
+        SELECT (c.value #>> '{}')::integer INTO v FROM @extschema@.steadytext_config c WHERE c.key = 'default_max_tokens';
+        v := coalesce(v, 512);
+    END IF;
+    IF v < 1 THEN
+        RAISE EXCEPTION 'max_tokens must be at least 1';
+    END IF;
+    IF v > 4096 THEN
+        RAISE EXCEPTION 'max_tokens cannot exceed 4096';
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_seed(requested integer)
+RETURNS integer LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(requested,
+                    (SELECT (c.value #>> '{}')::integer FROM @extschema@.steadytext_config c WHERE c.key = 'default_seed'),
+                    42)
+$$;
+
+-- The canonical model selector (sidecar/src/models/resolve.ts: selectorFor).
+CREATE FUNCTION @extschema@._steadytext_model_selector(
+    role text, model text, model_repo text, model_filename text, size text, unsafe_mode boolean)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    model := nullif(pg_catalog.btrim(model), '');
+    model_repo := nullif(pg_catalog.btrim(model_repo), '');
+    model_filename := nullif(pg_catalog.btrim(model_filename), '');
+    IF (model_repo IS NULL) <> (model_filename IS NULL) THEN
+        RAISE EXCEPTION 'model_repo and model_filename must be given together';
+    END IF;
+    IF model LIKE '%:%' THEN
+        IF coalesce(unsafe_mode, false) THEN
+            RAISE EXCEPTION 'Remote models are not supported: this daemon runs local GGUF models only';
+        END IF;
+        RAISE EXCEPTION 'Remote models (containing '':'' ) require unsafe_mode=TRUE';
+    END IF;
+    IF model_repo IS NOT NULL THEN
+        RETURN role || ':repo:' || model_repo || '/' || model_filename;
+    END IF;
+    IF model IS NOT NULL THEN
+        RETURN role || ':name:' || model;
+    END IF;
+    IF nullif(size, '') IS NOT NULL THEN
+        IF size NOT IN ('small', 'large') THEN
+            RAISE EXCEPTION 'size must be ''small'' or ''large''';
+        END IF;
+        RETURN role || ':size:' || size;
+    END IF;
+    RETURN role || ':default';
+END
+$$;
+
+-- One length-prefixed field of the key material.
+CREATE FUNCTION @extschema@._steadytext_key_field(name text, value text)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT name || '=' || pg_catalog.octet_length(pg_catalog.convert_to(value, 'UTF8')) || ':' || value || E'\n'
+$$;
+
+-- SHA-256 (hex) over the key material; NULL when the model's identity is not known yet.
+CREATE FUNCTION @extschema@._steadytext_cache_key(p_kind text, p_selector text, p_fields text)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_sha256 text;
+BEGIN
+    SELECT m.model_sha256 INTO v_sha256 FROM @extschema@.steadytext_models m WHERE m.selector = p_selector;
+    IF v_sha256 IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+               'steadytext-cache-v1' || E'\n'
+               || @extschema@._steadytext_key_field('kind', p_kind)
+               || @extschema@._steadytext_key_field('model', v_sha256)
+               || p_fields, 'UTF8')), 'hex');
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_generate_key(
+    p_selector text, p_prompt text, p_max_tokens integer, p_seed integer, p_eos_string text,
+    p_constraint_kind text, p_constraint text)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_cache_key('generate', p_selector,
+           @extschema@._steadytext_key_field('prompt', p_prompt)
+        || @extschema@._steadytext_key_field('max_tokens', p_max_tokens::text)
+        || @extschema@._steadytext_key_field('seed', p_seed::text)
+        || @extschema@._steadytext_key_field('eos_string', p_eos_string)
+        || @extschema@._steadytext_key_field('temperature', '0')
+        || @extschema@._steadytext_key_field('constraint_kind', p_constraint_kind)
+        || @extschema@._steadytext_key_field('constraint', p_constraint));
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_embed_key(p_selector text, p_text text, p_seed integer, p_mode text)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_cache_key('embed', p_selector,
+           @extschema@._steadytext_key_field('text', p_text)
+        || @extschema@._steadytext_key_field('seed', p_seed::text)
+        || @extschema@._steadytext_key_field('mode', p_mode));
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_rerank_key(p_selector text, p_query text, p_document text, p_task text, p_seed integer)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_cache_key('rerank', p_selector,
+           @extschema@._steadytext_key_field('query', p_query)
+        || @extschema@._steadytext_key_field('document', p_document)
+        || @extschema@._steadytext_key_field('task', p_task)
+        || @extschema@._steadytext_key_field('seed', p_seed::text));
+END
+$$;
+
+-- The key material of a choice list: each choice length-prefixed, in order.
+CREATE FUNCTION @extschema@._steadytext_choices_text(choices text[])
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(pg_catalog.string_agg(
+               pg_catalog.octet_length(pg_catalog.convert_to(c, 'UTF8')) || ':' || c || ';', '' ORDER BY i), '')
+    FROM pg_catalog.unnest(choices) WITH ORDINALITY AS t(c, i)
+$$;
+
+-- Cache reads by key. SECURITY DEFINER so callers need no access to the
+-- table: knowing a key means knowing the inputs, and the answer is
+-- deterministic, so a read by key reveals nothing the caller could not
+-- compute. A hit is counted by the sidecar, never written here, so hits work
+-- in read-only transactions and on standbys.
+CREATE FUNCTION @extschema@._steadytext_cached_text(key text)
+RETURNS text LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v text;
+BEGIN
+    SELECT c.response INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'generate';
+    IF v IS NOT NULL THEN
+        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', jsonb_build_array(key)));
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_cached_embedding(key text)
+RETURNS vector LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v @extschema@.vector;
+BEGIN
+    SELECT c.embedding INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'embed';
+    IF v IS NOT NULL THEN
+        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', jsonb_build_array(key)));
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_cached_scores(keys text[])
+RETURNS TABLE(key text, score double precision) LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_keys text[];
+BEGIN
+    RETURN QUERY SELECT c.cache_key, c.score FROM @extschema@.steadytext_cache c
+                 WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
+    SELECT array_agg(c.cache_key) INTO found_keys FROM @extschema@.steadytext_cache c
+    WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
+    IF found_keys IS NOT NULL THEN
+        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', to_jsonb(found_keys)));
+    END IF;
+END
+$$;
+
+-- Chunks of a text as the daemon streams them: a chunk ends where whitespace
+-- is followed by a non-space character (sidecar/src/inference/word-chunker.ts).
+CREATE FUNCTION @extschema@._steadytext_chunks(t text)
+RETURNS SETOF text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT m[1] FROM pg_catalog.regexp_matches(t, E'([ \\t\\n\\r\\f\\v]*[^ \\t\\n\\r\\f\\v]+[ \\t\\n\\r\\f\\v]*)', 'g') AS m
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Generation
+-- ---------------------------------------------------------------------------
+
+-- Shared body of the text generators: checks, cache fast path, daemon call.
+CREATE FUNCTION @extschema@._steadytext_generate(
+    prompt text, max_tokens integer, use_cache boolean, seed integer, eos_string text,
+    model text, model_repo text, model_filename text, size text, unsafe_mode boolean,
+    constraint_kind text, constraint_text text, extra jsonb, sync_mirror boolean)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+    v_max integer;
+    v_eos text := coalesce(eos_string, '[EOS]');
+    v_selector text;
+    v_result text;
+BEGIN
+    PERFORM @extschema@._steadytext_check_prompt(prompt, v_seed);
+    v_max := @extschema@._steadytext_max_tokens(max_tokens);
+    IF v_eos = '' THEN
+        RAISE EXCEPTION 'eos_string cannot be empty';
+    END IF;
+    v_selector := @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode);
+    IF coalesce(use_cache, true) THEN
+        v_result := @extschema@._steadytext_cached_text(
+            @extschema@._steadytext_generate_key(v_selector, prompt, v_max, v_seed, v_eos, constraint_kind, constraint_text));
+        IF v_result IS NOT NULL THEN
+            RETURN v_result;
+        END IF;
+    END IF;
+    RETURN @extschema@._steadytext_call('generate',
+        jsonb_build_object('prompt', prompt, 'max_new_tokens', v_max, 'seed', v_seed, 'eos_string', v_eos,
+                           'model', model, 'model_repo', model_repo, 'model_filename', model_filename,
+                           'size', nullif(size, ''), 'unsafe_mode', unsafe_mode,
+                           'use_cache', coalesce(use_cache, true), 'sync_mirror', sync_mirror)
+        || coalesce(extra, '{}')) #>> '{}';
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_generate(
+    prompt text,
+    max_tokens integer DEFAULT NULL,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    eos_string text DEFAULT '[EOS]',
+    model text DEFAULT NULL,
+    model_repo text DEFAULT NULL,
+    model_filename text DEFAULT NULL,
+    size text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                            model_filename, size, unsafe_mode, 'none', '', NULL, false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate(text, integer, boolean, integer, text, text, text, text, text, boolean) IS
+    'Deterministic text generation: the same arguments give the same text, from the cache when it has it. NULL when no model or daemon answers.';
+
+CREATE FUNCTION @extschema@.steadytext_generate_cached(prompt text, max_tokens integer DEFAULT NULL, seed integer DEFAULT 42)
+RETURNS text LANGUAGE plpgsql VOLATILE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_generate(prompt, max_tokens, true, seed, '[EOS]', NULL, NULL, NULL, NULL, false,
+                                            'none', '', NULL, true);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_cached(text, integer, integer) IS
+    'Like steadytext_generate, and the result is committed to steadytext_cache when the function returns (NULL results are not).';
+
+CREATE FUNCTION @extschema@.steadytext_generate_stream(
+    prompt text,
+    max_tokens integer DEFAULT NULL,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    eos_string text DEFAULT '[EOS]',
+    model text DEFAULT NULL,
+    model_repo text DEFAULT NULL,
+    model_filename text DEFAULT NULL,
+    size text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS SETOF text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+    v_max integer;
+    v_eos text := coalesce(eos_string, '[EOS]');
+    v_selector text;
+    v_cached text;
+BEGIN
+    PERFORM @extschema@._steadytext_check_prompt(prompt, v_seed);
+    v_max := @extschema@._steadytext_max_tokens(max_tokens);
+    IF v_eos = '' THEN
+        RAISE EXCEPTION 'eos_string cannot be empty';
+    END IF;
+    v_selector := @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode);
+    IF coalesce(use_cache, true) THEN
+        v_cached := @extschema@._steadytext_cached_text(
+            @extschema@._steadytext_generate_key(v_selector, prompt, v_max, v_seed, v_eos, 'none', ''));
+        IF v_cached IS NOT NULL THEN
+            RETURN QUERY SELECT @extschema@._steadytext_chunks(v_cached);
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT @extschema@._steadytext_call_stream(
+        jsonb_build_object('prompt', prompt, 'max_new_tokens', v_max, 'seed', v_seed, 'eos_string', v_eos,
+                           'model', model, 'model_repo', model_repo, 'model_filename', model_filename,
+                           'size', nullif(size, ''), 'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true)));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_stream(text, integer, boolean, integer, text, text, text, text, text, boolean) IS
+    'steadytext_generate as rows of chunks; the rows concatenate to exactly what steadytext_generate returns.';
+
+CREATE FUNCTION @extschema@.steadytext_generate_json(
+    prompt text,
+    schema jsonb,
+    max_tokens integer DEFAULT NULL,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    unsafe_mode boolean DEFAULT false,
+    model text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF schema IS NULL THEN
+        RAISE EXCEPTION 'Schema cannot be null';
+    END IF;
+    IF jsonb_typeof(schema) <> 'object' THEN
+        RAISE EXCEPTION 'Invalid JSON schema: the schema must be a JSON object';
+    END IF;
+    -- The schema travels as jsonb's own text, which is also what the key hashes.
+    RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, '[EOS]', model, NULL, NULL, NULL,
+                                            unsafe_mode, 'json', schema::text,
+                                            jsonb_build_object('schema', schema::text), false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_json(text, jsonb, integer, boolean, integer, boolean, text) IS
+    'Generation constrained by a JSON Schema: the result is JSON valid for the schema (cast it to jsonb).';
+
+CREATE FUNCTION @extschema@.steadytext_generate_regex(
+    prompt text,
+    pattern text,
+    max_tokens integer DEFAULT NULL,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    unsafe_mode boolean DEFAULT false,
+    model text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF pattern IS NULL OR pattern = '' THEN
+        RAISE EXCEPTION 'Pattern cannot be null or empty';
+    END IF;
+    RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, '[EOS]', model, NULL, NULL, NULL,
+                                            unsafe_mode, 'regex', pattern, jsonb_build_object('regex', pattern), false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_regex(text, text, integer, boolean, integer, boolean, text) IS
+    'Generation constrained by a regular expression: the result matches the whole pattern.';
+
+CREATE FUNCTION @extschema@.steadytext_generate_choice(
+    prompt text,
+    choices text[],
+    max_tokens integer DEFAULT NULL,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    unsafe_mode boolean DEFAULT false,
+    model text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF choices IS NULL OR cardinality(choices) = 0 THEN
+        RAISE EXCEPTION 'Choices cannot be null or empty';
+    END IF;
+    IF array_position(choices, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'Choices cannot contain null elements';
+    END IF;
+    IF cardinality(choices) < 2 THEN
+        RAISE EXCEPTION 'Must provide at least 2 choices';
+    END IF;
+    IF array_position(choices, '') IS NOT NULL THEN
+        RAISE EXCEPTION 'Choices cannot be empty strings';
+    END IF;
+    RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, '[EOS]', model, NULL, NULL, NULL,
+                                            unsafe_mode, 'choice', @extschema@._steadytext_choices_text(choices),
+                                            jsonb_build_object('choices', to_jsonb(choices)), false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_choice(text, text[], integer, boolean, integer, boolean, text) IS
+    'Generation constrained to exactly one of the choices.';
+
+-- ---------------------------------------------------------------------------
+-- Embeddings
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@._steadytext_embed(
+    text_input text, use_cache boolean, seed integer, model text, unsafe_mode boolean, sync_mirror boolean)
+RETURNS vector LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+    v_selector text;
+    v_cached @extschema@.vector;
+    v_values real[];
+BEGIN
+    IF text_input IS NULL THEN
+        RAISE EXCEPTION 'Text cannot be null';
+    END IF;
+    IF pg_catalog.btrim(text_input, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Text cannot be empty';
+    END IF;
+    IF v_seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+    v_selector := @extschema@._steadytext_model_selector('embedding', model, NULL, NULL, NULL, unsafe_mode);
+    IF coalesce(use_cache, true) THEN
+        v_cached := @extschema@._steadytext_cached_embedding(
+            @extschema@._steadytext_embed_key(v_selector, text_input, v_seed, 'query'));
+        IF v_cached IS NOT NULL THEN
+            RETURN v_cached;
+        END IF;
+    END IF;
+    v_values := @extschema@._steadytext_call_vector('embed',
+        jsonb_build_object('text_input', text_input, 'seed', v_seed, 'model', model, 'mode', 'query',
+                           'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true), 'sync_mirror', sync_mirror));
+    RETURN v_values::@extschema@.vector(1024);
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_embed(
+    text_input text,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS vector(1024) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_embed(text_input, use_cache, seed, model, unsafe_mode, false);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_embed(text, boolean, integer, text, boolean) IS
+    'Deterministic 1024-dimensional, L2-normalised embedding. NULL (never a zero vector) when no model or daemon answers.';
+
+CREATE FUNCTION @extschema@.steadytext_embed_cached(
+    text_input text,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS vector(1024) LANGUAGE plpgsql VOLATILE PARALLEL SAFE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_embed(text_input, true, seed, model, unsafe_mode, true);
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_embed_batch(
+    texts text[],
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS TABLE(idx integer, embedding vector(1024)) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+    v_selector text;
+    v_position integer;
+    v_missing text[] := '{}';
+    v_missing_at integer[] := '{}';
+    v_found @extschema@.vector[];
+    v_vector @extschema@.vector;
+    v_computed real[];
+    v_i integer := 0;
+BEGIN
+    IF texts IS NULL THEN
+        RAISE EXCEPTION 'Texts cannot be null';
+    END IF;
+    IF cardinality(texts) = 0 THEN
+        RAISE EXCEPTION 'Texts array cannot be empty';
+    END IF;
+    FOR v_position IN 1 .. cardinality(texts) LOOP
+        IF texts[v_position] IS NULL THEN
+            RAISE EXCEPTION 'Text at position % cannot be null', v_position;
+        END IF;
+        IF pg_catalog.btrim(texts[v_position], E' \t\n\r\f\v') = '' THEN
+            RAISE EXCEPTION 'Text at position % cannot be empty', v_position;
+        END IF;
+    END LOOP;
+    IF v_seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+    v_selector := @extschema@._steadytext_model_selector('embedding', model, NULL, NULL, NULL, unsafe_mode);
+    v_found := array_fill(NULL::@extschema@.vector, ARRAY[cardinality(texts)]);
+    FOR v_position IN 1 .. cardinality(texts) LOOP
+        IF coalesce(use_cache, true) THEN
+            v_found[v_position] := @extschema@._steadytext_cached_embedding(
+                @extschema@._steadytext_embed_key(v_selector, texts[v_position], v_seed, 'query'));
+        END IF;
+        IF v_found[v_position] IS NULL THEN
+            v_missing := v_missing || texts[v_position];
+            v_missing_at := v_missing_at || v_position;
+        END IF;
+    END LOOP;
+    IF cardinality(v_missing) > 0 THEN
+        -- One request for everything the cache did not have.
+        FOR v_computed IN SELECT * FROM @extschema@._steadytext_call_vectors('embed',
+                jsonb_build_object('text_input', to_jsonb(v_missing), 'seed', v_seed, 'model', model, 'mode', 'query',
+                                   'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true))) LOOP
+            v_i := v_i + 1;
+            v_found[v_missing_at[v_i]] := v_computed::@extschema@.vector(1024);
+        END LOOP;
+    END IF;
+    FOR v_position IN 1 .. cardinality(texts) LOOP
+        idx := v_position;
+        embedding := v_found[v_position];
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_embed_batch(text[], boolean, integer, text, boolean) IS
+    'Embeds a whole array with one daemon request; each vector equals steadytext_embed of that text.';
+
+-- ---------------------------------------------------------------------------
+-- Reranking
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.steadytext_rerank(
+    query text,
+    documents text[],
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    return_scores boolean DEFAULT true,
+    seed integer DEFAULT 42)
+RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+    v_task text := coalesce(task, 'Given a web search query, retrieve relevant passages that answer the query');
+    v_selector text := 'reranking:default';
+    v_keys text[];
+    v_scores double precision[];
+    v_missing text[];
+    v_result jsonb;
+BEGIN
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'Query cannot be null';
+    END IF;
+    IF pg_catalog.btrim(query, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Query cannot be empty';
+    END IF;
+    IF documents IS NULL THEN
+        RAISE EXCEPTION 'Documents cannot be null';
+    END IF;
+    IF cardinality(documents) = 0 THEN
+        RAISE EXCEPTION 'Documents array cannot be empty';
+    END IF;
+    IF array_position(documents, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'Documents cannot contain null elements';
+    END IF;
+    IF v_seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+
+    SELECT array_agg(@extschema@._steadytext_rerank_key(v_selector, query, d, v_task, v_seed) ORDER BY i)
+    INTO v_keys FROM unnest(documents) WITH ORDINALITY AS t(d, i);
+    SELECT array_agg(c.score ORDER BY t.i) INTO v_scores
+    FROM unnest(v_keys) WITH ORDINALITY AS t(k, i)
+    LEFT JOIN @extschema@._steadytext_cached_scores(v_keys) c ON c.key = t.k;
+
+    SELECT array_agg(DISTINCT d) INTO v_missing
+    FROM unnest(documents, v_scores) AS t(d, s) WHERE s IS NULL;
+    IF v_missing IS NOT NULL THEN
+        -- One request for all documents the cache did not have.
+        v_result := @extschema@._steadytext_call('rerank',
+            jsonb_build_object('query', query, 'documents', to_jsonb(v_missing), 'task', v_task,
+                               'return_scores', true, 'seed', v_seed));
+        SELECT array_agg(coalesce(s, (SELECT (p ->> 1)::double precision
+                                       FROM jsonb_array_elements(v_result) AS p WHERE p ->> 0 = d LIMIT 1)) ORDER BY i)
+        INTO v_scores
+        FROM unnest(documents, v_scores) WITH ORDINALITY AS t(d, s, i);
+    END IF;
+
+    -- Best first; equal scores keep the input order. Unavailable: NULL scores, input order.
+    RETURN QUERY
+        SELECT t.d, CASE WHEN coalesce(return_scores, true) THEN t.s END
+        FROM unnest(documents, v_scores) WITH ORDINALITY AS t(d, s, i)
+        ORDER BY t.s DESC NULLS LAST, t.i;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_rerank(text, text[], text, boolean, integer) IS
+    'Documents ordered by relevance to the query (Qwen3-Reranker: p(yes)), best first. NULL scores when no reranker answers.';
+
+CREATE FUNCTION @extschema@.steadytext_rerank_docs_only(
+    query text,
+    documents text[],
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    seed integer DEFAULT 42)
+RETURNS TABLE(document text) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT r.document FROM @extschema@.steadytext_rerank(query, documents, task, true, seed) AS r
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_rerank_top_k(
+    query text,
+    documents text[],
+    top_k integer,
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    return_scores boolean DEFAULT true,
+    seed integer DEFAULT 42)
+RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF top_k IS NULL OR top_k <= 0 THEN
+        RAISE EXCEPTION 'top_k must be greater than 0';
+    END IF;
+    RETURN QUERY SELECT r.document, r.score
+                 FROM @extschema@.steadytext_rerank(query, documents, task, return_scores, seed) AS r
+                 LIMIT top_k;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_rerank_batch(
+    queries text[],
+    documents text[],
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    return_scores boolean DEFAULT true,
+    seed integer DEFAULT 42)
+RETURNS TABLE(query_index integer, document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_query text;
+    v_index integer := 0;
+BEGIN
+    IF queries IS NULL OR cardinality(queries) = 0 THEN
+        RAISE EXCEPTION 'Queries cannot be null or empty';
+    END IF;
+    -- query_index counts from 0, as in the original pg_steadytext.
+    FOREACH v_query IN ARRAY queries LOOP
+        RETURN QUERY SELECT v_index, r.document, r.score
+                     FROM @extschema@.steadytext_rerank(v_query, documents, task, return_scores, seed) AS r;
+        v_index := v_index + 1;
+    END LOOP;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Version, configuration, daemon
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.steadytext_version()
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '2026.11.26'::text $$;
+
+CREATE FUNCTION @extschema@.steadytext_config_get(key text)
+RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config c WHERE c.key = steadytext_config_get.key
+$$;
+
+-- Validated configuration change with an audit row. Host and port also
+-- become this database's steadytext.daemon_host / daemon_port settings.
+CREATE FUNCTION @extschema@.steadytext_config_set(key text, value text)
+RETURNS void LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_key text := lower(btrim(key));
+    v_value jsonb;
+    v_number numeric;
+BEGIN
+    CASE v_key
+    WHEN 'daemon_host' THEN
+        IF value !~ '^[A-Za-z0-9._-]{1,253}$' THEN
+            RAISE EXCEPTION 'Invalid host format';
+        END IF;
+        v_value := to_jsonb(value);
+    WHEN 'daemon_port', 'default_max_tokens', 'default_seed', 'cache_max_entries', 'cache_max_size_mb' THEN
+        IF value !~ '^\s*[0-9]{1,12}(\.[0-9]+)?\s*$' THEN
+            IF v_key = 'daemon_port' THEN
+                RAISE EXCEPTION 'Invalid port format';
+            END IF;
+            RAISE EXCEPTION 'Invalid % value: %', v_key, value;
+        END IF;
+        v_number := value::numeric;
+        IF v_key = 'daemon_port' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 65535) THEN
+            RAISE EXCEPTION 'Invalid port format';
+        ELSIF v_key = 'default_max_tokens' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 4096) THEN
+            RAISE EXCEPTION 'default_max_tokens must be between 1 and 4096';
+        ELSIF v_key = 'default_seed' AND (v_number <> trunc(v_number) OR v_number > 2147483647) THEN
+            RAISE EXCEPTION 'default_seed must be an integer between 0 and 2147483647';
+        ELSIF v_key IN ('cache_max_entries', 'cache_max_size_mb') AND v_number <= 0 THEN
+            RAISE EXCEPTION '% must be positive', v_key;
+        END IF;
+        v_value := to_jsonb(v_number);
+    WHEN 'cache_enabled', 'cache_eviction_enabled', 'daemon_auto_start' THEN
+        IF lower(btrim(value)) NOT IN ('true', 'false', 'on', 'off', '1', '0', 'yes', 'no') THEN
+            RAISE EXCEPTION 'Invalid boolean for %: %', v_key, value;
+        END IF;
+        v_value := to_jsonb(value::boolean);
+    ELSE
+        RAISE EXCEPTION 'Unknown configuration key: %', key
+            USING HINT = 'Known keys: daemon_host, daemon_port, default_max_tokens, default_seed, cache_enabled, '
+                         'cache_eviction_enabled, cache_max_entries, cache_max_size_mb, daemon_auto_start';
+    END CASE;
+
+    INSERT INTO @extschema@.steadytext_config (key, value, updated_at, updated_by)
+    VALUES (v_key, v_value, now(), session_user)
+    ON CONFLICT ON CONSTRAINT steadytext_config_pkey
+    DO UPDATE SET value = excluded.value, updated_at = now(), updated_by = session_user;
+    INSERT INTO @extschema@.steadytext_audit_log (event_type, user_id, details)
+    VALUES ('config_change', session_user, jsonb_build_object('key', v_key, 'value', v_value));
+
+    IF v_key IN ('daemon_host', 'daemon_port') THEN
+        PERFORM set_config('steadytext.' || v_key, v_value #>> '{}', false);
+        EXECUTE format('ALTER DATABASE %I SET %s = %L', current_database(), 'steadytext.' || v_key, v_value #>> '{}');
+    END IF;
+END
+$$;
+
+-- The daemon's own answer when it responds; otherwise the last heartbeat it wrote.
+CREATE FUNCTION @extschema@.steadytext_daemon_status()
+RETURNS TABLE(daemon_id text, status text, endpoint text, last_heartbeat timestamptz, uptime_seconds integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET steadytext.request_timeout_ms = 2000
+SET steadytext.on_unavailable = 'null' AS $$
+DECLARE
+    v_status jsonb := @extschema@._steadytext_call('status', '{}');
+BEGIN
+    IF v_status IS NOT NULL THEN
+        RETURN QUERY SELECT v_status ->> 'daemon_id', 'healthy'::text, @extschema@._steadytext_endpoint(), now(),
+                            (v_status ->> 'uptime_seconds')::integer;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT h.daemon_id, CASE WHEN h.status = 'unknown' THEN 'unknown' ELSE 'unhealthy' END,
+                        @extschema@._steadytext_endpoint(), h.last_heartbeat, 0
+                 FROM @extschema@.steadytext_daemon_health h;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'default'::text, 'unknown'::text, @extschema@._steadytext_endpoint(), NULL::timestamptz, 0;
+    END IF;
+END
+$$;
+
+-- Starts the configured steadytext.daemon_command (a path set by a
+-- superuser) with fixed arguments; no shell, no user-controlled text.
+CREATE FUNCTION @extschema@.steadytext_daemon_start()
+RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN @extschema@._steadytext_spawn_daemon();
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_daemon_stop()
+RETURNS boolean LANGUAGE plpgsql VOLATILE
+SET steadytext.request_timeout_ms = 5000
+SET steadytext.on_unavailable = 'null' AS $$
+BEGIN
+    RETURN coalesce(@extschema@._steadytext_call('shutdown', '{}') IS NOT NULL, false);
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Cache management
+-- ---------------------------------------------------------------------------
+
+-- Frecency: access count decayed by days since the last access (clamped so
+-- exp() never underflows).
+CREATE FUNCTION @extschema@._steadytext_frecency(access_count integer, last_accessed timestamptz)
+RETURNS double precision LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT access_count * exp(greatest(-700.0, -extract(epoch FROM (now() - last_accessed)) / 86400.0))
+$$;
+
+CREATE VIEW @extschema@.steadytext_cache_with_frecency AS
+    SELECT c.*, @extschema@._steadytext_frecency(c.access_count, c.last_accessed) AS frecency_score
+    FROM @extschema@.steadytext_cache c;
+
+CREATE FUNCTION @extschema@._steadytext_entry_bytes(c @extschema@.steadytext_cache)
+RETURNS bigint LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT (coalesce(pg_column_size(c.prompt), 0) + coalesce(pg_column_size(c.response), 0)
+            + coalesce(pg_column_size(c.embedding), 0))::bigint
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_stats()
+RETURNS TABLE(total_entries bigint, total_size_mb double precision, cache_hit_rate double precision,
+              avg_access_count double precision, oldest_entry timestamptz, newest_entry timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    -- Each entry was computed once (its first access) and every further
+    -- access was a hit, so hits / accesses is the hit rate of what is cached.
+    SELECT count(*)::bigint,
+           coalesce(sum(@extschema@._steadytext_entry_bytes(c)), 0) / 1048576.0,
+           coalesce(sum(c.access_count - 1)::double precision / nullif(sum(c.access_count), 0), 0),
+           coalesce(avg(c.access_count), 0)::double precision,
+           min(c.created_at),
+           max(c.created_at)
+    FROM @extschema@.steadytext_cache c
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_clear()
+RETURNS bigint LANGUAGE sql VOLATILE AS $$
+    WITH deleted AS (DELETE FROM @extschema@.steadytext_cache RETURNING 1)
+    SELECT count(*) FROM deleted
+$$;
+
+-- Shared eviction loop: delete in batches, in the given order, until the
+-- cache is within both targets or nothing old enough is left.
+CREATE FUNCTION @extschema@._steadytext_evict(
+    by_frecency boolean, target_entries integer, target_size_mb double precision,
+    batch_size integer, min_access_count integer, min_age_hours integer)
+RETURNS TABLE(evicted_count integer, freed_size_mb double precision, remaining_entries bigint, remaining_size_mb double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_target_entries integer := coalesce(target_entries,
+        (SELECT (c.value #>> '{}')::integer FROM @extschema@.steadytext_config c WHERE c.key = 'cache_max_entries'), 10000);
+    v_target_mb double precision := coalesce(target_size_mb,
+        (SELECT (c.value #>> '{}')::double precision FROM @extschema@.steadytext_config c WHERE c.key = 'cache_max_size_mb'), 100);
+    v_entries bigint;
+    v_mb double precision;
+    v_deleted integer;
+    v_freed double precision;
+BEGIN
+    IF batch_size IS NULL OR batch_size < 1 THEN
+        RAISE EXCEPTION 'batch_size must be at least 1';
+    END IF;
+    IF v_target_entries < 0 OR v_target_mb < 0 THEN
+        RAISE EXCEPTION 'eviction targets must not be negative';
+    END IF;
+    evicted_count := 0;
+    freed_size_mb := 0;
+    LOOP
+        SELECT count(*), coalesce(sum(@extschema@._steadytext_entry_bytes(c)), 0) / 1048576.0
+        INTO v_entries, v_mb FROM @extschema@.steadytext_cache c;
+        EXIT WHEN v_entries <= v_target_entries AND v_mb <= v_target_mb;
+        WITH victims AS (
+            SELECT c.id FROM @extschema@.steadytext_cache c
+            WHERE c.created_at < now() - make_interval(hours => coalesce(min_age_hours, 0))
+            ORDER BY CASE WHEN by_frecency THEN (c.access_count >= coalesce(min_access_count, 0))::int END,
+                     CASE WHEN by_frecency THEN @extschema@._steadytext_frecency(c.access_count, c.last_accessed) END,
+                     c.created_at, c.id
+            LIMIT least(batch_size, greatest(v_entries - v_target_entries, 1))
+        ), deleted AS (
+            DELETE FROM @extschema@.steadytext_cache c USING victims v WHERE c.id = v.id
+            RETURNING @extschema@._steadytext_entry_bytes(c) AS bytes
+        )
+        SELECT count(*), coalesce(sum(bytes), 0) / 1048576.0 INTO v_deleted, v_freed FROM deleted;
+        EXIT WHEN v_deleted = 0;
+        evicted_count := evicted_count + v_deleted;
+        freed_size_mb := freed_size_mb + v_freed;
+    END LOOP;
+    IF evicted_count > 0 THEN
+        INSERT INTO @extschema@.steadytext_audit_log (event_type, details)
+        VALUES ('cache_eviction', jsonb_build_object('evicted_count', evicted_count, 'freed_size_mb', freed_size_mb,
+                                                     'eviction_type', CASE WHEN by_frecency THEN 'frecency' ELSE 'age' END));
+    END IF;
+    remaining_entries := v_entries;
+    remaining_size_mb := v_mb;
+    RETURN NEXT;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_evict_by_age(
+    target_entries integer DEFAULT NULL,
+    target_size_mb double precision DEFAULT NULL,
+    batch_size integer DEFAULT 100,
+    min_age_hours integer DEFAULT 1)
+RETURNS TABLE(evicted_count integer, freed_size_mb double precision, remaining_entries bigint, remaining_size_mb double precision)
+LANGUAGE sql VOLATILE AS $$
+    SELECT * FROM @extschema@._steadytext_evict(false, target_entries, target_size_mb, batch_size, 0, min_age_hours)
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_evict_by_frecency(
+    target_entries integer DEFAULT NULL,
+    target_size_mb double precision DEFAULT NULL,
+    batch_size integer DEFAULT 100,
+    min_access_count integer DEFAULT 2,
+    min_age_hours integer DEFAULT 1)
+RETURNS TABLE(evicted_count integer, freed_size_mb double precision, remaining_entries bigint, remaining_size_mb double precision)
+LANGUAGE sql VOLATILE AS $$
+    -- Entries used at least min_access_count times go last; within each
+    -- group the least frecent go first.
+    SELECT * FROM @extschema@._steadytext_evict(true, target_entries, target_size_mb, batch_size, min_access_count, min_age_hours)
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_preview_eviction(preview_count integer DEFAULT 10)
+RETURNS TABLE(cache_key text, prompt text, access_count integer, last_accessed timestamptz,
+              created_at timestamptz, age_days double precision, size_bytes bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT c.cache_key,
+           left(c.prompt, 50) || CASE WHEN length(c.prompt) > 50 THEN '...' ELSE '' END,
+           c.access_count, c.last_accessed, c.created_at,
+           extract(epoch FROM (now() - c.created_at)) / 86400.0,
+           @extschema@._steadytext_entry_bytes(c)
+    FROM @extschema@.steadytext_cache c
+    WHERE c.created_at < now() - interval '1 hour'
+    ORDER BY (c.access_count >= 2)::int, @extschema@._steadytext_frecency(c.access_count, c.last_accessed), c.created_at, c.id
+    LIMIT preview_count
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cache_analyze_usage()
+RETURNS TABLE(age_bucket text, entry_count bigint, avg_access_count double precision,
+              total_size_mb double precision, percentage_of_cache double precision)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH bucketed AS (
+        SELECT CASE
+                   WHEN c.created_at > now() - interval '1 hour' THEN 1
+                   WHEN c.created_at > now() - interval '1 day' THEN 2
+                   WHEN c.created_at > now() - interval '7 days' THEN 3
+                   WHEN c.created_at > now() - interval '30 days' THEN 4
+                   ELSE 5
+               END AS bucket,
+               c.access_count,
+               @extschema@._steadytext_entry_bytes(c) AS bytes
+        FROM @extschema@.steadytext_cache c
+    ), total AS (SELECT count(*) AS n FROM bucketed)
+    SELECT (ARRAY['< 1 hour', '1 hour - 1 day', '1 day - 7 days', '7 days - 30 days', '> 30 days'])[b.bucket],
+           count(*)::bigint,
+           avg(b.access_count)::double precision,
+           sum(b.bytes) / 1048576.0,
+           100.0 * count(*) / nullif((SELECT n FROM total), 0)
+    FROM bucketed b
+    GROUP BY b.bucket
+    ORDER BY b.bucket
+$$;
+
+-- For pg_cron: SELECT cron.schedule('steadytext-evict', '0 * * * *', 'SELECT steadytext_cache_scheduled_eviction()');
+CREATE FUNCTION @extschema@.steadytext_cache_scheduled_eviction()
+RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_enabled boolean;
+    v_result record;
+BEGIN
+    SELECT (c.value #>> '{}')::boolean INTO v_enabled FROM @extschema@.steadytext_config c WHERE c.key = 'cache_eviction_enabled';
+    IF NOT coalesce(v_enabled, true) THEN
+        RETURN;
+    END IF;
+    SELECT * INTO v_result FROM @extschema@.steadytext_cache_evict_by_frecency();
+    IF v_result.evicted_count > 0 THEN
+        RAISE NOTICE 'Cache eviction completed: % entries evicted, % MB freed',
+            v_result.evicted_count, round(v_result.freed_size_mb::numeric, 3);
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- st_* aliases: one for every public steadytext_* function, same
+-- arguments, defaults and volatility.
+-- ---------------------------------------------------------------------------
+
+DO $aliases$
+DECLARE
+    f record;
+    call_args text;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, p.proretset, p.provolatile, p.proparallel,
+               pg_catalog.pg_get_function_arguments(p.oid) AS args,
+               pg_catalog.pg_get_function_identity_arguments(p.oid) AS identity_args,
+               pg_catalog.pg_get_function_result(p.oid) AS result,
+               p.proargnames, p.proargmodes, p.pronargs
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname LIKE 'steadytext\_%' AND p.prokind = 'f'
+    LOOP
+        SELECT coalesce(string_agg(pg_catalog.quote_ident(n), ', ' ORDER BY i), '') INTO call_args
+        FROM unnest(f.proargnames[1:f.pronargs]) WITH ORDINALITY AS a(n, i);
+        EXECUTE format('CREATE FUNCTION @extschema@.%I(%s) RETURNS %s LANGUAGE sql %s %s AS %L',
+            'st_' || substr(f.proname, 12), f.args, f.result,
+            CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE f.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' ELSE 'PARALLEL UNSAFE' END,
+            CASE WHEN f.proretset THEN format('SELECT * FROM @extschema@.%I(%s)', f.proname, call_args)
+                 ELSE format('SELECT @extschema@.%I(%s)', f.proname, call_args) END);
+        EXECUTE format('COMMENT ON FUNCTION @extschema@.%I(%s) IS %L',
+            'st_' || substr(f.proname, 12), f.identity_args, 'Alias of ' || f.proname || '.');
+    END LOOP;
+END
+$aliases$;
+
+-- ---------------------------------------------------------------------------
+-- Privileges: nothing on users' tables; admin functions only for steadytext_admin.
+-- ---------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+GRANT SELECT ON @extschema@.steadytext_config, @extschema@.steadytext_models TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache, @extschema@.steadytext_models,
+    @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health
+    TO steadytext_admin;
+GRANT SELECT ON @extschema@.steadytext_cache_with_frecency TO steadytext_admin;
+GRANT USAGE ON SEQUENCE @extschema@.steadytext_cache_id_seq, @extschema@.steadytext_audit_log_id_seq TO steadytext_admin;
+
+DO $admin$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = '@extschema@'::regnamespace
+          AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction)$'
+               OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict'))
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);
+    END LOOP;
+END
+$admin$;
