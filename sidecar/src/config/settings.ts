@@ -1,6 +1,6 @@
 // Every STEADYTEXT_* environment variable, parsed and validated once.
 
-import { availableParallelism, homedir } from "node:os";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/codec.js";
@@ -82,7 +82,8 @@ export interface Settings {
   generationSize: "small" | "large";
   embeddingMode: "query" | "passage";
   hfEndpoint: string;
-  threads: number;
+  /** Threads per context; undefined lets each model choose (see LoadedModel.threads). */
+  threads: number | undefined;
   contextsPerModel: number;
   maxContextWindow: number | undefined;
   maxRequestBytes: number;
@@ -142,8 +143,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     generationSize: e.STEADYTEXT_GENERATION_SIZE ?? "small",
     embeddingMode: e.STEADYTEXT_EMBEDDING_MODE ?? "query",
     hfEndpoint: (e.STEADYTEXT_HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
-    // Each context computes on its own threads; together they should not exceed the cores.
-    threads: e.STEADYTEXT_THREADS ?? Math.max(1, Math.floor(availableParallelism() / contextsPerModel)),
+    threads: e.STEADYTEXT_THREADS,
     contextsPerModel,
     maxContextWindow: e.STEADYTEXT_MAX_CONTEXT_WINDOW,
     maxRequestBytes: e.STEADYTEXT_MAX_REQUEST_BYTES ?? DEFAULT_MAX_REQUEST_BYTES,

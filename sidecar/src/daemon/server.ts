@@ -37,6 +37,7 @@ export const DAEMON_VERSION = "2026.11.26";
 /** Frames larger than this make libzmq drop the connection; below it, oversize requests get an error reply. */
 const HARD_MESSAGE_LIMIT_FACTOR = 4;
 const SHUTDOWN_GRACE_MS = 5000;
+const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank"]);
 
 export interface ServerHooks {
   /** Called when a client asks the daemon to shut down. */
@@ -49,6 +50,7 @@ export class DaemonServer {
   private readonly streams = new Map<string, StreamSession>();
   private sending: Promise<void> = Promise.resolve();
   private requests = 0;
+  private cancelled = 0;
   private readonly startedAt = new Date();
   private loop: Promise<void> | undefined;
 
@@ -116,13 +118,15 @@ export class DaemonServer {
       this.reply(envelope, { id: request.id, result: null, error: new ProtocolError("unknown_method", `Unknown method: ${method}`).toWire() });
       return;
     }
+    // Only work that a client may cancel is "in flight"; status and ping are answered at once.
     const flightKey = `${peer}:${String(request.id)}`;
     const controller = new AbortController();
-    this.inFlight.set(flightKey, controller);
+    const cancellable = WORK_METHODS.has(method);
+    if (cancellable) this.inFlight.set(flightKey, controller);
     const ctx = { signal: controller.signal, database: request.origin?.database };
     try {
       if (method === "generate_iter") {
-        await this.stream(envelope, peer, request, ctx);
+        await this.stream(envelope, peer, request, controller, ctx.database);
         return;
       }
       const result = await this.call(method as Method, request, peer, ctx);
@@ -131,7 +135,8 @@ export class DaemonServer {
     } catch (error) {
       this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, controller.signal) });
     } finally {
-      this.inFlight.delete(flightKey);
+      if (cancellable) this.inFlight.delete(flightKey);
+      if (controller.signal.aborted) this.cancelled++;
     }
   }
 
@@ -175,7 +180,7 @@ export class DaemonServer {
     }
   }
 
-  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, ctx: { signal: AbortSignal; database?: string | undefined }): Promise<void> {
+  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, controller: AbortController, database: string | undefined): Promise<void> {
     const params = parseParams(generateParams, request.params);
     const session = new StreamSession(
       (token) => this.reply(envelope, { id: request.id, result: { token }, error: null }),
@@ -183,19 +188,15 @@ export class DaemonServer {
     );
     this.streams.get(peer)?.abandon("a new stream started");
     this.streams.set(peer, session);
-    const abort = new AbortController();
-    const onAbort = () => abort.abort(ctx.signal.reason);
-    ctx.signal.addEventListener("abort", onAbort, { once: true });
-    session.onAbandon = (reason) => abort.abort(new ProtocolError("cancelled", reason));
+    session.onAbandon = (reason) => controller.abort(new ProtocolError("cancelled", reason));
     const chunker = new WordChunker((chunk) => session.push(chunk));
     try {
-      await this.engine.generate(params, { ...ctx, signal: abort.signal }, (text) => chunker.push(text));
+      await this.engine.generate(params, { signal: controller.signal, database }, (text) => chunker.push(text));
       chunker.end();
       await session.finish(STREAM_END_MARKER);
     } catch (error) {
-      if (!session.abandoned) this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, abort.signal) });
+      if (!session.abandoned) this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, controller.signal) });
     } finally {
-      ctx.signal.removeEventListener("abort", onAbort);
       if (this.streams.get(peer) === session) this.streams.delete(peer);
     }
   }
@@ -210,6 +211,7 @@ export class DaemonServer {
       uptime_seconds: Math.round((Date.now() - this.startedAt.getTime()) / 1000),
       requests: this.requests,
       in_flight: this.inFlight.size,
+      cancelled: this.cancelled,
       models: this.engine.host.modelStatus(),
     };
   }

@@ -4,6 +4,7 @@
 // the caller answers NULL, never a made-up value.
 
 import { access } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import {
   LlamaChat,
   resolveChatWrapper,
@@ -22,6 +23,8 @@ import { ResourcePool } from "../util/resource-pool.js";
 import { llamaRuntime } from "./runtime.js";
 
 const DEFAULT_CONTEXT_WINDOW = 8192;
+/** Below this size a model computes so little per token that extra threads only add synchronisation. */
+const SMALL_MODEL_BYTES = 64 * 1024 * 1024;
 /** Fixed so prompts are always split the same way: a different batch size can change the low bits. */
 const GENERATION_BATCH_SIZE = 512;
 
@@ -50,6 +53,17 @@ export class LoadedModel {
     return this.resolved.name;
   }
 
+  /**
+   * Threads per context: STEADYTEXT_THREADS, else one for tiny models (a
+   * second thread made the test models 10x slower) and otherwise the cores
+   * shared among the contexts. Results are the same for any thread count.
+   */
+  get threads(): number {
+    if (this.settings.threads !== undefined) return this.settings.threads;
+    if (this.model.size < SMALL_MODEL_BYTES) return 1;
+    return Math.max(1, Math.floor(availableParallelism() / this.settings.contextsPerModel));
+  }
+
   /** Tokens one request may use: prompt plus output, or embedding input. */
   get contextSize(): number {
     return Math.min(this.model.trainContextSize, this.settings.maxContextWindow ?? DEFAULT_CONTEXT_WINDOW);
@@ -61,7 +75,7 @@ export class LoadedModel {
       const context = await this.model.createContext({
         contextSize,
         batchSize: Math.min(GENERATION_BATCH_SIZE, contextSize),
-        threads: this.settings.threads,
+        threads: this.threads,
         sequences: 1,
       });
       const sequence = context.getSequence();

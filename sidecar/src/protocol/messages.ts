@@ -143,5 +143,7 @@ export interface StatusResult {
   uptime_seconds: number;
   requests: number;
   in_flight: number;
+  /** Requests aborted because their client cancelled or went away. */
+  cancelled: number;
   models: Array<{ role: string; name: string; sha256: string | null; loaded: boolean; error: string | null }>;
 }

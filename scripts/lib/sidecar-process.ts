@@ -1,0 +1,109 @@
+// A sidecar daemon in its own process, for the stack, tests and benchmarks:
+// started in the foreground (so its exit is observed), stopped politely.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import { DaemonClient } from "../../sidecar/src/client/daemon-client.js";
+
+const ROOT = resolve(import.meta.dirname, "..", "..");
+export const ST_CLI = resolve(ROOT, "sidecar", "dist", "cli", "st.js");
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
+    });
+  });
+}
+
+export interface SidecarOptions {
+  port: number;
+  cacheDir: string;
+  testModels?: boolean;
+  pgUrl?: string;
+  env?: Record<string, string>;
+  /** Where the daemon's stderr goes; "inherit" shows it, "ignore" (default) drops it. */
+  stderr?: "inherit" | "ignore";
+}
+
+export class SidecarProcess {
+  readonly endpoint: string;
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly options: SidecarOptions,
+    readonly child: ChildProcess,
+  ) {
+    this.endpoint = `tcp://127.0.0.1:${options.port}`;
+    this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
+  }
+
+  static environment(options: SidecarOptions): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      STEADYTEXT_DAEMON_HOST: "127.0.0.1",
+      STEADYTEXT_DAEMON_PORT: String(options.port),
+      STEADYTEXT_CACHE_DIR: options.cacheDir,
+      STEADYTEXT_LOG_LEVEL: process.env.STEADYTEXT_LOG_LEVEL ?? "warn",
+      ...(options.testModels ? { STEADYTEXT_TEST_MODELS: "1", STEADYTEXT_ALLOW_MODEL_DOWNLOADS: "0" } : {}),
+      ...(options.pgUrl ? { STEADYTEXT_PG_URL: options.pgUrl } : {}),
+      ...options.env,
+    };
+  }
+
+  /** Start a daemon and wait until it answers a ping. */
+  static async start(options: SidecarOptions, timeoutMs = 60_000): Promise<SidecarProcess> {
+    const child = spawn(process.execPath, [ST_CLI, "daemon", "start", "--foreground"], {
+      env: SidecarProcess.environment(options),
+      stdio: ["ignore", "ignore", options.stderr ?? "ignore"],
+    });
+    const sidecar = new SidecarProcess(options, child);
+    const client = new DaemonClient(sidecar.endpoint, 1000);
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void sidecar.exited.then((code) => (exitCode = code));
+    try {
+      while (Date.now() < deadline) {
+        if (exitCode !== undefined) throw new Error(`sidecar exited with code ${String(exitCode)} while starting`);
+        if (await client.ping(300)) return sidecar;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`sidecar on ${sidecar.endpoint} did not answer within ${timeoutMs} ms`);
+    } catch (error) {
+      child.kill("SIGKILL");
+      throw error;
+    } finally {
+      await client.close();
+    }
+  }
+
+  client(timeoutMs = 30_000): DaemonClient {
+    return new DaemonClient(this.endpoint, timeoutMs);
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGTERM, then SIGKILL if it does not stop in time. */
+  async stop(timeoutMs = 15_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Die without cleaning up, as a crash would. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill("SIGKILL");
+    await this.exited;
+  }
+}

@@ -1,0 +1,92 @@
+// A throwaway stack for one test file: a PostgreSQL cluster with
+// pg_steadytext in database "test", and (optionally) a sidecar on its own port
+// with the tiny test models, mirroring into that database.
+
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { PgCluster } from "../../scripts/lib/pg-cluster.js";
+import { freePort, SidecarProcess, type SidecarOptions } from "../../scripts/lib/sidecar-process.js";
+
+export const DATABASE = "test";
+
+export interface TestStackOptions {
+  /** Start a sidecar (default true). */
+  sidecar?: boolean;
+  sidecarEnv?: Record<string, string>;
+}
+
+export class TestStack {
+  sidecar: SidecarProcess | undefined;
+  private readonly clients: pg.Client[] = [];
+
+  private constructor(
+    readonly dir: string,
+    readonly cluster: PgCluster,
+    readonly daemonPort: number,
+  ) {}
+
+  static async start(options: TestStackOptions = {}): Promise<TestStack> {
+    const dir = await mkdtemp(join(tmpdir(), "steadytext-test-"));
+    await chmod(dir, 0o755);
+    const cluster = await PgCluster.create({ dataDir: join(dir, "pg"), socketDir: join(dir, "run"), port: await freePort() });
+    await cluster.start();
+    await cluster.createDatabase(DATABASE);
+    const stack = new TestStack(dir, cluster, await freePort());
+    await cluster.query(`ALTER DATABASE ${DATABASE} SET steadytext.daemon_port = ${stack.daemonPort}`);
+    if (options.sidecar !== false) await stack.startSidecar(options.sidecarEnv);
+    return stack;
+  }
+
+  sidecarOptions(env: Record<string, string> = {}): SidecarOptions {
+    return {
+      port: this.daemonPort,
+      cacheDir: join(this.dir, "cache"),
+      testModels: true,
+      pgUrl: this.cluster.url(DATABASE),
+      env,
+      stderr: process.env.STEADYTEXT_TEST_DAEMON_LOGS ? "inherit" : "ignore",
+    };
+  }
+
+  async startSidecar(env: Record<string, string> = {}): Promise<SidecarProcess> {
+    this.sidecar = await SidecarProcess.start(this.sidecarOptions(env));
+    return this.sidecar;
+  }
+
+  async stopSidecar(): Promise<void> {
+    await this.sidecar?.stop();
+    this.sidecar = undefined;
+  }
+
+  /** A session on the test database; closed by stop(). */
+  async connect(): Promise<pg.Client> {
+    const client = await this.cluster.client(DATABASE);
+    client.on("error", () => undefined);
+    this.clients.push(client);
+    return client;
+  }
+
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    return this.cluster.query<R>(sql, params, DATABASE);
+  }
+
+  /** Wait until the sidecar's mirror has written what it queued (polls the table). */
+  async waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.end().catch(() => undefined)));
+    await this.sidecar?.stop();
+    await this.cluster.stop("immediate").catch(() => undefined);
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,99 @@
+// SQL and the sidecar compute the same cache key, byte for byte, for every
+// input: otherwise SQL would never find what the sidecar wrote.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { embedKey, generateKey, rerankKey } from "../../sidecar/src/cache/key.js";
+import { TestStack } from "../harness/test-stack.js";
+
+let stack: TestStack;
+const MODEL = "ab".repeat(32);
+
+before(async () => {
+  stack = await TestStack.start({ sidecar: false });
+  await stack.query(
+    `INSERT INTO steadytext_models (selector, model_sha256, model_name) VALUES
+       ('generation:default', $1, 'm'), ('generation:size:large', $1, 'm'), ('embedding:default', $1, 'm'), ('reranking:default', $1, 'm')`,
+    [MODEL],
+  );
+});
+after(() => stack.stop());
+
+/** Texts that stress encodings and separators. */
+function samples(): string[] {
+  const fixed = ["a", " ", "x=1:2\n", "naïve café", "日本語のテキスト", "emoji 🧪🚀 and ZWJ 👩‍🔬", "tab\tand\r\nlines", "quote ' \" \\ backslash",
+    "\u00a0non-breaking", "\u200bzero width", "Ω≈ç√∫", "combining é vs é", "a".repeat(5000)];
+  // Deterministic pseudo-random strings over a mixed alphabet.
+  const alphabet = [..."abcXYZ09 _-:=;\n\t\"'\\éüß日本🧪€→"];
+  let state = 12345;
+  const next = () => (state = (state * 1103515245 + 12345) % 2147483648);
+  const random = Array.from({ length: 60 }, () =>
+    Array.from({ length: 1 + (next() % 40) }, () => alphabet[next() % alphabet.length]).join(""),
+  );
+  return [...fixed, ...random];
+}
+
+test("generate keys match for every prompt, length and eos string", async () => {
+  const inputs = samples().map((prompt, i) => ({ prompt, maxTokens: 1 + (i % 4096), seed: i * 7919, eos: i % 3 === 0 ? "[EOS]" : `stop${i}é` }));
+  const rows = await stack.query<{ k: string }>(
+    `SELECT _steadytext_generate_key('generation:default', p, m, s, e, 'none', '') AS k
+     FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) WITH ORDINALITY AS t(p, m, s, e, i) ORDER BY i`,
+    [inputs.map((x) => x.prompt), inputs.map((x) => x.maxTokens), inputs.map((x) => x.seed), inputs.map((x) => x.eos)],
+  );
+  inputs.forEach((x, i) => {
+    const expected = generateKey({ modelSha256: MODEL, prompt: x.prompt, maxTokens: x.maxTokens, seed: x.seed, eosString: x.eos, temperature: 0, constraint: { kind: "none" } });
+    assert.equal(rows[i]!.k, expected, `prompt ${JSON.stringify(x.prompt).slice(0, 60)}`);
+  });
+});
+
+test("structured generation keys match: jsonb schema text, patterns, choice lists", async () => {
+  const schemas = ['{"type": "object", "properties": {"b": {"type": "boolean"}, "aé": {"enum": ["x", "日本"]}}}', '{"type": "integer"}'];
+  for (const schema of schemas) {
+    const [row] = await stack.query<{ k: string; text: string }>(
+      "SELECT _steadytext_generate_key('generation:default', 'p', 512, 42, '[EOS]', 'json', $1::jsonb::text) AS k, $1::jsonb::text AS text",
+      [schema],
+    );
+    assert.equal(row!.k, generateKey({ modelSha256: MODEL, prompt: "p", maxTokens: 512, seed: 42, eosString: "[EOS]", temperature: 0, constraint: { kind: "json", schema: row!.text } }));
+  }
+  for (const pattern of ["[0-9]{3}", "é+|日本", "\\d+\\.\\d*"]) {
+    const [row] = await stack.query<{ k: string }>("SELECT _steadytext_generate_key('generation:default', 'p', 512, 42, '[EOS]', 'regex', $1) AS k", [pattern]);
+    assert.equal(row!.k, generateKey({ modelSha256: MODEL, prompt: "p", maxTokens: 512, seed: 42, eosString: "[EOS]", temperature: 0, constraint: { kind: "regex", pattern } }));
+  }
+  for (const choices of [["yes", "no"], ["a;b", "1:c", "日本", "🧪"], ["x", "xx", "x"]]) {
+    const [row] = await stack.query<{ k: string }>(
+      "SELECT _steadytext_generate_key('generation:default', 'p', 512, 42, '[EOS]', 'choice', _steadytext_choices_text($1)) AS k",
+      [choices],
+    );
+    assert.equal(row!.k, generateKey({ modelSha256: MODEL, prompt: "p", maxTokens: 512, seed: 42, eosString: "[EOS]", temperature: 0, constraint: { kind: "choice", choices } }));
+  }
+});
+
+test("embed and rerank keys match", async () => {
+  const texts = samples();
+  const rows = await stack.query<{ e: string; r: string }>(
+    `SELECT _steadytext_embed_key('embedding:default', t, 42, 'query') AS e,
+            _steadytext_rerank_key('reranking:default', 'query ' || t, t, 'task ' || t, 7) AS r
+     FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i`,
+    [texts],
+  );
+  texts.forEach((t, i) => {
+    assert.equal(rows[i]!.e, embedKey(MODEL, t, 42, "query"));
+    assert.equal(rows[i]!.r, rerankKey(MODEL, `query ${t}`, t, `task ${t}`, 7));
+  });
+});
+
+test("selectors match and an unknown model identity gives no key", async () => {
+  const [row] = await stack.query<{ a: string; b: string; c: string; d: string; k: string | null }>(
+    `SELECT _steadytext_model_selector('generation', NULL, NULL, NULL, NULL, false) AS a,
+            _steadytext_model_selector('generation', NULL, NULL, NULL, 'large', false) AS b,
+            _steadytext_model_selector('generation', 'gemma-3n-4b', NULL, NULL, 'small', false) AS c,
+            _steadytext_model_selector('generation', NULL, 'o/r', 'f.gguf', NULL, false) AS d,
+            _steadytext_generate_key('generation:name:nothing-published', 'p', 1, 1, '[EOS]', 'none', '') AS k`,
+  );
+  const { selectorFor } = await import("../../sidecar/src/models/resolve.js");
+  assert.equal(row!.a, selectorFor("generation", {}));
+  assert.equal(row!.b, selectorFor("generation", { size: "large" }));
+  assert.equal(row!.c, selectorFor("generation", { model: "gemma-3n-4b", size: "small" }));
+  assert.equal(row!.d, selectorFor("generation", { model_repo: "o/r", model_filename: "f.gguf" }));
+  assert.equal(row!.k, null);
+});
