@@ -29,6 +29,8 @@
 #define ST_MAX_REPLY_BYTES ((int64) 256 * 1024 * 1024)
 /* Longest a wait goes without checking for interrupts */
 #define ST_POLL_SLICE_MS 50
+/* Longest a notification waits for a connection that is still coming up */
+#define ST_NOTIFY_WAIT_MS 50
 /* A reply has [empty delimiter, payload]; anything with more frames is malformed */
 #define ST_MAX_FRAMES 3
 
@@ -506,6 +508,12 @@ st_client_notify(const char *method, const char *params_json)
 	char	   *payload = build_request(id, method, params_json, &len);
 
 	drain(sock);
-	/* Not connected: the notification is simply lost, which only costs statistics */
+	/*
+	 * A fresh backend's connection may still be coming up: wait for it
+	 * briefly, never as long as a real request would. Not connected: the
+	 * notification is lost, which only costs statistics.
+	 */
+	if (!st_daemon_unreachable && !wait_writable(sock, Min(st_connect_timeout_ms, ST_NOTIFY_WAIT_MS)))
+		return;
 	(void) send_frames(sock, payload, len);
 }

@@ -1,0 +1,217 @@
+// The two cache tiers seen from SQL: the Postgres mirror serves repeated
+// questions without a daemon, never mixes up entries of different seeds,
+// lengths or models, counts hits without writing in the caller's
+// transaction, and loses nothing when the database restarts.
+
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { LocalCache } from "../../sidecar/src/cache/local-cache.js";
+import { loadSettings } from "../../sidecar/src/config/settings.js";
+import { writeTestModels } from "../../sidecar/src/models/test-models/index.js";
+import { DATABASE, TestStack } from "../harness/test-stack.js";
+
+let stack: TestStack;
+
+before(async () => {
+  stack = await TestStack.start();
+});
+after(() => stack.stop());
+
+async function generate(prompt: string, extra = ""): Promise<string | null> {
+  const rows = await stack.query<{ g: string | null }>(`SELECT steadytext_generate($1, 16${extra}) AS g`, [prompt]);
+  return rows[0]!.g;
+}
+
+async function cachedRow(prompt: string): Promise<{ access_count: number; response: string } | undefined> {
+  return (await stack.query<{ access_count: number; response: string }>(
+    "SELECT access_count, response FROM steadytext_cache WHERE prompt = $1 AND kind = 'generate'",
+    [prompt],
+  ))[0];
+}
+
+describe("with the daemon stopped", () => {
+  test("a cached generation and embedding come back byte-identical; an uncached one is NULL", async () => {
+    const text = await generate("cached while up");
+    const [vector] = await stack.query<{ e: string }>("SELECT steadytext_embed('cached vector')::text AS e");
+    await stack.waitFor(() => cachedRow("cached while up"));
+    await stack.waitFor(async () => (await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = 'cached vector'")).length > 0);
+
+    await stack.stopSidecar();
+    try {
+      assert.equal(await generate("cached while up"), text);
+      const [again] = await stack.query<{ e: string }>("SELECT steadytext_embed('cached vector')::text AS e");
+      assert.equal(again!.e, vector!.e);
+      assert.equal(await generate("never asked before"), null);
+      // A different seed or length is a different question: no other entry answers it.
+      assert.equal(await generate("cached while up", ", true, 43"), null);
+      assert.equal(await stack.query("SELECT steadytext_generate('cached while up', 17) AS g").then((r) => r[0]!.g), null);
+      assert.equal(await stack.query("SELECT steadytext_embed('cached vector', true, 7) AS e").then((r) => r[0]!.e), null);
+      // use_cache = false never reads the cache.
+      assert.equal(await generate("cached while up", ", false"), null);
+    } finally {
+      await stack.startSidecar();
+    }
+  });
+});
+
+describe("cache behaviour", () => {
+  test("the cached answer is the computed answer", async () => {
+    const computed = await generate("compare tiers", ", false");
+    const first = await generate("compare tiers");
+    await stack.waitFor(() => cachedRow("compare tiers"));
+    const fromTable = await generate("compare tiers");
+    assert.equal(first, computed);
+    assert.equal(fromTable, computed);
+  });
+
+  test("use_cache = false neither reads nor writes either tier", async () => {
+    await generate("not to be cached", ", false");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await cachedRow("not to be cached"), undefined);
+  });
+
+  test("steadytext_generate_cached returns only once the row is committed", async () => {
+    const rows = await stack.query<{ g: string }>("SELECT steadytext_generate_cached('guaranteed row', 12) AS g");
+    const row = await cachedRow("guaranteed row");
+    assert.ok(row, "the row is in the table as soon as the call returns");
+    assert.equal(row.response, rows[0]!.g);
+    const [embedded] = await stack.query<{ e: string }>("SELECT steadytext_embed_cached('guaranteed vector')::text AS e");
+    const [stored] = await stack.query<{ e: string }>("SELECT embedding::text AS e FROM steadytext_cache WHERE prompt = 'guaranteed vector'");
+    assert.equal(stored?.e, embedded!.e);
+  });
+
+  test("hits in a read-only transaction are served and counted, without writing there", async () => {
+    await generate("read only hit");
+    const before = await stack.waitFor(() => cachedRow("read only hit"));
+    const session = await stack.connect();
+    await session.query("BEGIN TRANSACTION READ ONLY");
+    const { rows } = await session.query("SELECT steadytext_generate('read only hit', 16) AS g");
+    await session.query("COMMIT");
+    assert.equal(rows[0].g, before.response);
+    await stack.waitFor(async () => ((await cachedRow("read only hit"))?.access_count ?? 0) > before.access_count);
+    const [stats] = await stack.query<{ cache_hit_rate: number }>("SELECT cache_hit_rate FROM steadytext_cache_stats()");
+    assert.ok(stats!.cache_hit_rate > 0);
+  });
+
+  test("frecency eviction keeps the frequently used entries", async () => {
+    await stack.query("SELECT steadytext_cache_clear()");
+    const prompts = Array.from({ length: 8 }, (_, i) => `evict ${i}`);
+    for (const p of prompts) await generate(p);
+    await stack.waitFor(async () => (await stack.query("SELECT 1 FROM steadytext_cache WHERE kind = 'generate'")).length === 8);
+    const favourites = prompts.slice(0, 3);
+    for (let round = 0; round < 4; round++) for (const p of favourites) await generate(p);
+    await stack.waitFor(async () => {
+      const rows = await stack.query<{ n: number }>("SELECT min(access_count) AS n FROM steadytext_cache WHERE prompt = ANY($1)", [favourites]);
+      return rows[0]!.n >= 5;
+    });
+    const [result] = await stack.query<{ evicted_count: number; remaining_entries: string }>(
+      "SELECT * FROM steadytext_cache_evict_by_frecency(target_entries => 3, min_age_hours => 0)",
+    );
+    assert.equal(result!.evicted_count, 5);
+    const left = await stack.query<{ prompt: string }>("SELECT prompt FROM steadytext_cache ORDER BY prompt");
+    assert.deepEqual(left.map((r) => r.prompt), favourites);
+  });
+});
+
+describe("model identity", () => {
+  test("another model never returns the first model's entry", async () => {
+    const firstText = await generate("which model answers");
+    await stack.waitFor(() => cachedRow("which model answers"));
+    const otherModels = join(stack.dir, "other-models");
+    const [otherGeneration] = await writeTestModels(otherModels, 43);
+    await stack.stopSidecar();
+    await stack.startSidecar({ STEADYTEXT_GENERATION_MODEL_PATH: otherGeneration!.path });
+    try {
+      await stack.waitFor(async () =>
+        (await stack.query("SELECT 1 FROM steadytext_models WHERE selector = 'generation:default' AND model_sha256 = $1", [otherGeneration!.sha256])).length > 0,
+      );
+      const secondText = await generate("which model answers");
+      assert.notEqual(secondText, firstText);
+      const rows = await stack.waitFor(async () => {
+        const r = await stack.query<{ model_sha256: string }>("SELECT DISTINCT model_sha256 FROM steadytext_cache WHERE prompt = 'which model answers'");
+        return r.length === 2 ? r : undefined;
+      });
+      assert.ok(rows.some((r) => r.model_sha256 === otherGeneration!.sha256));
+    } finally {
+      await stack.stopSidecar();
+      await stack.startSidecar();
+    }
+    await stack.waitFor(async () =>
+      (await stack.query("SELECT 1 FROM steadytext_models WHERE selector = 'generation:default' AND model_sha256 <> $1", [otherGeneration!.sha256])).length > 0,
+    );
+    assert.equal(await generate("which model answers"), firstText);
+  });
+});
+
+describe("one sidecar, several databases", () => {
+  test("each result is mirrored into the database it was asked from", async () => {
+    await stack.cluster.createDatabase("second_db");
+    await stack.cluster.query(`ALTER DATABASE second_db SET steadytext.daemon_port = ${stack.daemonPort}`);
+    const [row] = await stack.cluster.query<{ g: string }>("SELECT steadytext_generate('asked from the second database', 8) AS g", [], "second_db");
+    assert.equal(typeof row!.g, "string");
+    await stack.waitFor(async () =>
+      (await stack.cluster.query("SELECT 1 FROM steadytext_cache WHERE prompt = 'asked from the second database'", [], "second_db")).length > 0,
+    );
+    assert.equal(await cachedRow("asked from the second database"), undefined);
+  });
+});
+
+describe("the mirror across a database restart", () => {
+  test("results computed while Postgres is down are written once it is back", async () => {
+    const client = stack.sidecar!.client(60_000);
+    try {
+      await stack.cluster.stop("fast");
+      const prompts = Array.from({ length: 5 }, (_, i) => `written after restart ${i}`);
+      for (const prompt of prompts) {
+        await client.request("generate", { prompt, max_new_tokens: 8 }, { origin: { database: DATABASE } });
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      await stack.cluster.start();
+      await stack.waitFor(async () => {
+        const rows = await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = ANY($1)", [prompts]);
+        return rows.length === prompts.length;
+      }, 20_000);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe("the local cache file", () => {
+  test("a corrupt file is moved aside and rebuilt; the daemon keeps working", async () => {
+    await stack.stopSidecar();
+    const caches = join(stack.dir, "cache", "caches");
+    await mkdir(caches, { recursive: true });
+    await writeFile(join(caches, "steadytext-cache.sqlite3"), "this is not a database".repeat(100));
+    await stack.startSidecar();
+    assert.equal(typeof (await generate("after corruption", ", false")), "string");
+    assert.equal(typeof (await generate("after corruption 2")), "string");
+    const files = await readdir(caches);
+    assert.ok(files.some((f) => f.startsWith("steadytext-cache.sqlite3.corrupt-")), files.join(", "));
+  });
+
+  test("capacity limits hold", async () => {
+    await stack.stopSidecar();
+    await stack.startSidecar({ STEADYTEXT_GENERATION_CACHE_CAPACITY: "5" });
+    const client = stack.sidecar!.client(60_000);
+    try {
+      for (let i = 0; i < 12; i++) await client.request("generate", { prompt: `limited ${i}`, max_new_tokens: 4 });
+    } finally {
+      await client.close();
+    }
+    const path = join(stack.dir, "cache", "caches", "steadytext-cache.sqlite3");
+    assert.ok(existsSync(path));
+    const local = new LocalCache({ path, limits: { ...loadSettings().cacheLimits, generation: { capacity: 5, maxSizeMb: 50 } } });
+    try {
+      const generation = local.stats().find((s) => s.cache === "generation")!;
+      assert.ok(generation.entries <= 5, `${generation.entries} entries`);
+    } finally {
+      local.close();
+    }
+    await stack.stopSidecar();
+    await stack.startSidecar();
+  });
+});
