@@ -1,0 +1,64 @@
+-- Embeddings and reranking from SQL: unit vectors, batches equal to single
+-- calls, rankings best first with deterministic ties, cached and not.
+BEGIN;
+SELECT plan(24);
+
+CREATE FUNCTION pg_temp.eventually(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE found boolean;
+BEGIN
+  FOR i IN 1 .. 200 LOOP
+    EXECUTE query INTO found;
+    IF found THEN RETURN true; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RETURN false;
+END $$;
+
+-- embeddings
+SELECT is(vector_dims(steadytext_embed('pgtap embedding')), 1024, 'vector(1024)');
+SELECT ok(abs(vector_norm(steadytext_embed('pgtap embedding')) - 1) < 1e-6, 'unit length');
+SELECT is(steadytext_embed('pgtap embedding')::text, steadytext_embed('pgtap embedding', false)::text, 'cached equals computed, bit for bit');
+SELECT isnt(steadytext_embed('pgtap embedding')::text, steadytext_embed('another text')::text, 'different texts differ');
+SELECT is(st_embed('pgtap embedding')::text, steadytext_embed('pgtap embedding')::text, 'st_embed is the same function');
+SELECT ok(steadytext_embed('cats and kittens') <=> steadytext_embed('kittens and cats') < steadytext_embed('cats and kittens') <=> steadytext_embed('bond market yields'),
+          'texts sharing words are nearer (the test model pools over tokens)');
+SELECT is((SELECT count(*)::int FROM steadytext_embed_batch(ARRAY['one', 'two', 'three', 'two'])), 4, 'a batch returns one row per text');
+SELECT is((SELECT array_agg(idx ORDER BY idx) FROM steadytext_embed_batch(ARRAY['one', 'two', 'three'])), ARRAY[1, 2, 3], 'idx counts from 1');
+SELECT ok(NOT EXISTS (
+    SELECT 1 FROM steadytext_embed_batch(ARRAY['batch a', 'batch b', 'naïve 日本', 'batch a'], false) b
+    WHERE b.embedding::text IS DISTINCT FROM steadytext_embed((ARRAY['batch a', 'batch b', 'naïve 日本', 'batch a'])[b.idx], false)::text),
+  'each batch vector equals the single-call vector, bit for bit');
+SELECT ok(NOT EXISTS (
+    SELECT 1 FROM steadytext_embed_batch(ARRAY['batch a', 'mixed new text', 'batch b']) b
+    WHERE b.embedding::text IS DISTINCT FROM steadytext_embed((ARRAY['batch a', 'mixed new text', 'batch b'])[b.idx], false)::text),
+  'a batch mixing cached and new texts is still right');
+SELECT isnt(steadytext_embed_cached('pgtap embed cached'), NULL, 'embed_cached returns a vector');
+SELECT ok(EXISTS (SELECT 1 FROM steadytext_cache WHERE prompt = 'pgtap embed cached' AND embedding IS NOT NULL), 'and its row is committed');
+
+-- reranking
+SELECT is((SELECT count(*)::int FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])), 4, 'one row per document');
+SELECT ok((SELECT bool_and(score BETWEEN 0 AND 1) FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])), 'scores are probabilities');
+SELECT ok((SELECT bool_and(ordered) FROM (
+             SELECT score <= lag(score) OVER (ORDER BY ordinality) OR lag(score) OVER (ORDER BY ordinality) IS NULL AS ordered
+             FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr']) WITH ORDINALITY) t),
+          'best first');
+SELECT is(ARRAY(SELECT document FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])),
+          ARRAY(SELECT document FROM steadytext_rerank_docs_only('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])),
+          'docs_only gives the same order');
+SELECT is(ARRAY(SELECT row(document, score)::text FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])),
+          ARRAY(SELECT row(document, score)::text FROM steadytext_rerank('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'])),
+          'deterministic');
+SELECT is((SELECT array_agg(score) FROM steadytext_rerank('cats', ARRAY['same', 'same', 'same'])) IS NOT NULL, true, 'equal documents are ranked');
+SELECT is(ARRAY(SELECT document FROM steadytext_rerank('q', ARRAY['tie 1', 'tie 1', 'tie 1'])), ARRAY['tie 1', 'tie 1', 'tie 1'], 'ties keep the input order');
+SELECT is((SELECT count(*)::int FROM steadytext_rerank_top_k('cats', ARRAY['a cat', 'the market', 'dogs', 'cats purr'], 2)), 2, 'top_k limits the rows');
+SELECT ok((SELECT bool_and(score IS NULL) FROM steadytext_rerank('cats', ARRAY['a', 'b'], return_scores := false)), 'return_scores false gives NULL scores');
+SELECT is((SELECT array_agg(DISTINCT query_index ORDER BY query_index) FROM steadytext_rerank_batch(ARRAY['cats', 'markets'], ARRAY['a cat', 'the market'])), ARRAY[0, 1], 'batch query_index counts from 0, as the original');
+SELECT ok(pg_temp.eventually($$SELECT count(*) = 4 FROM steadytext_cache WHERE kind = 'rerank' AND prompt = 'cats' AND response = ANY (ARRAY['a cat', 'the market', 'dogs', 'cats purr'])$$),
+          'each (query, document) score is cached');
+SELECT is(ARRAY(SELECT document || ' ' || score FROM steadytext_rerank('cats', ARRAY['cats purr', 'a cat', 'brand new document'])),
+          ARRAY(SELECT (p ->> 0) || ' ' || (p ->> 1)::float8
+                FROM jsonb_array_elements(_steadytext_call('rerank', '{"query": "cats", "documents": ["cats purr", "a cat", "brand new document"], "use_cache": false}')) p),
+          'cached and new documents combine into the ranking the daemon computes afresh');
+
+SELECT * FROM finish();
+ROLLBACK;

@@ -1,0 +1,61 @@
+-- Security by default: installing grants nothing on users' tables; PUBLIC
+-- can run the functions on this allow-list and nothing else; admin
+-- functions need steadytext_admin; the cache is read only by key.
+BEGIN;
+SELECT plan(17);
+
+CREATE ROLE st_plain_user NOLOGIN;
+CREATE ROLE st_admin_user NOLOGIN IN ROLE steadytext_admin;
+
+-- Functions PUBLIC may execute, against an allow-list.
+SELECT is(
+  ARRAY(SELECT p.proname::text FROM pg_proc p
+        WHERE p.pronamespace = (SELECT extnamespace FROM pg_extension WHERE extname = 'pg_steadytext')
+          AND p.oid IN (SELECT objid FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_steadytext') AND deptype = 'e')
+          AND has_function_privilege('st_plain_user', p.oid, 'EXECUTE')
+        ORDER BY 1),
+  ARRAY[
+    '_steadytext_cache_key', '_steadytext_cached_embedding', '_steadytext_cached_scores', '_steadytext_cached_text',
+    '_steadytext_call', '_steadytext_call_stream', '_steadytext_call_vector', '_steadytext_call_vectors',
+    '_steadytext_check_prompt', '_steadytext_choices_text', '_steadytext_chunks', '_steadytext_embed', '_steadytext_embed_key',
+    '_steadytext_endpoint', '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key',
+    '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_model_selector', '_steadytext_notify', '_steadytext_rerank_key',
+    '_steadytext_seed',
+    'st_cache_stats', 'st_config_get', 'st_daemon_status', 'st_embed', 'st_embed_batch', 'st_embed_cached',
+    'st_generate', 'st_generate_cached', 'st_generate_choice', 'st_generate_json', 'st_generate_regex', 'st_generate_stream',
+    'st_rerank', 'st_rerank_batch', 'st_rerank_docs_only', 'st_rerank_top_k', 'st_version',
+    'steadytext_cache_stats', 'steadytext_config_get', 'steadytext_daemon_status', 'steadytext_embed', 'steadytext_embed_batch',
+    'steadytext_embed_cached', 'steadytext_generate', 'steadytext_generate_cached', 'steadytext_generate_choice',
+    'steadytext_generate_json', 'steadytext_generate_regex', 'steadytext_generate_stream', 'steadytext_rerank',
+    'steadytext_rerank_batch', 'steadytext_rerank_docs_only', 'steadytext_rerank_top_k', 'steadytext_version'],
+  'PUBLIC executes exactly the allow-listed functions');
+
+SELECT ok(NOT has_function_privilege('st_plain_user', 'steadytext_config_set(text,text)', 'EXECUTE'), 'config_set is not PUBLIC');
+SELECT ok(NOT has_function_privilege('st_plain_user', 'steadytext_daemon_stop()', 'EXECUTE'), 'daemon_stop is not PUBLIC');
+SELECT ok(NOT has_function_privilege('st_plain_user', 'steadytext_daemon_start()', 'EXECUTE'), 'daemon_start is not PUBLIC');
+SELECT ok(NOT has_function_privilege('st_plain_user', 'steadytext_cache_clear()', 'EXECUTE'), 'cache_clear is not PUBLIC');
+SELECT ok(NOT has_function_privilege('st_plain_user', 'st_cache_clear()', 'EXECUTE'), 'nor its alias');
+SELECT ok(has_function_privilege('st_admin_user', 'steadytext_config_set(text,text)', 'EXECUTE'), 'steadytext_admin members may configure');
+SELECT ok(has_function_privilege('st_admin_user', 'steadytext_daemon_stop()', 'EXECUTE'), 'and stop the daemon');
+
+SELECT ok(NOT has_table_privilege('st_plain_user', 'steadytext_cache', 'SELECT'), 'the cache table is not readable by PUBLIC');
+SELECT ok(NOT has_table_privilege('st_plain_user', 'steadytext_cache', 'INSERT'), 'nor writable: nobody can poison it');
+SELECT ok(NOT has_table_privilege('st_plain_user', 'steadytext_audit_log', 'SELECT'), 'the audit log is private');
+
+-- A plain user gets cached answers by key without seeing the table.
+SELECT isnt(steadytext_generate_cached('privileges probe', 8), NULL, 'cache an answer');
+SET LOCAL ROLE st_plain_user;
+SELECT isnt(steadytext_generate('privileges probe', 8), NULL, 'a plain user gets the cached answer');
+SELECT throws_ok($$SELECT count(*) FROM steadytext_cache$$, '42501', NULL, 'but cannot read the cache');
+SELECT throws_ok($$SELECT _steadytext_call('shutdown', '{}')$$, '42501', 'permission denied to stop the steadytext daemon', 'nor shut the daemon down through the transport');
+RESET ROLE;
+
+-- Installing the extension grants nothing on a user's own tables.
+DROP EXTENSION pg_steadytext;
+CREATE TABLE public.users_own_table (id int);
+CREATE EXTENSION pg_steadytext;
+SELECT ok(NOT has_table_privilege('st_plain_user', 'public.users_own_table', 'SELECT'), 'no grants on users'' tables');
+SELECT is((SELECT count(*)::int FROM information_schema.role_table_grants WHERE table_name = 'users_own_table' AND grantee = 'PUBLIC'), 0, 'none to PUBLIC');
+
+SELECT * FROM finish();
+ROLLBACK;
