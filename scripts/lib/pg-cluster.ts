@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { appendFile, chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { appendFile, chmod, chown, mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
@@ -142,9 +142,8 @@ export class PgCluster {
     await this.query("CREATE EXTENSION IF NOT EXISTS pg_steadytext CASCADE", [], name);
   }
 
-  /** Write a file the cluster owner can read (for tests that need one). */
-  async writeOwnedFile(path: string, content: string): Promise<void> {
-    await writeFile(path, content);
+  /** Give a directory to the OS user the server runs as (for what the server itself starts). */
+  async chownToServer(path: string): Promise<void> {
     if (this.owner) await chown(path, this.owner.uid, this.owner.gid);
   }
 }

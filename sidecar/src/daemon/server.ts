@@ -231,6 +231,8 @@ export class DaemonServer {
     for (const controller of this.inFlight.values()) controller.abort(new ProtocolError("cancelled", "the daemon is shutting down"));
     for (const stream of this.streams.values()) stream.abandon("the daemon is shutting down");
     await this.sending;
+    // Replies still queued (the answer to "shutdown" itself) get a moment to leave.
+    this.router.linger = 1000;
     this.router.close();
     await this.loop;
   }

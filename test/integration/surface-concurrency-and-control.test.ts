@@ -1,0 +1,132 @@
+// The wider SQL surface under load and the daemon controls: rerank and
+// structured calls from 8 sessions at once, streams abandoned mid-way, and
+// steadytext_daemon_start()/_stop() run as an administrator would.
+
+import assert from "node:assert/strict";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ST_CLI, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
+import type { StatusResult } from "../../sidecar/src/protocol/index.js";
+import { TestStack } from "../harness/test-stack.js";
+
+let stack: TestStack;
+
+before(async () => {
+  stack = await TestStack.start();
+});
+after(() => stack.stop());
+
+const DOCUMENTS = ["a cat sleeps", "markets fell", "kittens play", "bond yields rose", "cats purr loudly", "databases index rows"];
+const SCHEMA = '{"type":"object","properties":{"ok":{"type":"boolean"},"tier":{"enum":["gold","silver","bronze"]}}}';
+
+describe("8 sessions at once", () => {
+  test("rerank, JSON, regex and choice calls each get their own deterministic answer", async () => {
+    const expected = await stack.query<{ r: string; j: string; x: string; c: string }>(
+      `SELECT (SELECT string_agg(document || '=' || score, ';') FROM steadytext_rerank('cats', $1)) AS r,
+              steadytext_generate_json('session json', $2::jsonb, 64, false) AS j,
+              steadytext_generate_regex('session regex', '[A-Z]{2}-[0-9]{3}', 16, false) AS x,
+              steadytext_generate_choice('session choice', ARRAY['red','green','blue'], 8, false) AS c`,
+      [DOCUMENTS, SCHEMA],
+    );
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => stack.connect()));
+    const results = await Promise.all(
+      sessions.map(async (session, i) => {
+        const query = i % 2 === 0 ? "cats" : `query ${i}`;
+        const { rows } = await session.query(
+          `SELECT (SELECT string_agg(document || '=' || score, ';') FROM steadytext_rerank($3, $1)) AS r,
+                  steadytext_generate_json('session json', $2::jsonb, 64, false) AS j,
+                  steadytext_generate_regex('session regex', '[A-Z]{2}-[0-9]{3}', 16, false) AS x,
+                  steadytext_generate_choice('session choice', ARRAY['red','green','blue'], 8, false) AS c`,
+          [DOCUMENTS, SCHEMA, query],
+        );
+        return { i, query, row: rows[0] as { r: string; j: string; x: string; c: string } };
+      }),
+    );
+    for (const { query, row } of results) {
+      if (query === "cats") assert.equal(row.r, expected[0]!.r);
+      assert.equal(row.j, expected[0]!.j);
+      assert.equal(row.x, expected[0]!.x);
+      assert.equal(row.c, expected[0]!.c);
+      assert.ok(JSON.parse(row.j));
+      assert.match(row.x, /^[A-Z]{2}-[0-9]{3}$/);
+    }
+    // Sessions with other queries got rankings of their own, and each is reproducible.
+    const odd = results.find((r) => r.i === 1)!;
+    const [again] = await stack.query<{ r: string }>("SELECT string_agg(document || '=' || score, ';') AS r FROM steadytext_rerank($2, $1)", [DOCUMENTS, odd.query]);
+    assert.equal(again!.r, odd.row.r);
+  });
+
+  test("8 concurrent batch embeddings equal the single calls", async () => {
+    const texts = Array.from({ length: 12 }, (_, i) => `batch text ${i}`);
+    const singles = await stack.query<{ e: string }>("SELECT steadytext_embed(t, false)::text AS e FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i", [texts]);
+    const sessions = await Promise.all(Array.from({ length: 8 }, () => stack.connect()));
+    const batches = await Promise.all(
+      sessions.map((s) => s.query<{ e: string }>("SELECT embedding::text AS e FROM steadytext_embed_batch($1, false) ORDER BY idx", [texts])),
+    );
+    for (const batch of batches) assert.deepEqual(batch.rows.map((r) => r.e), singles.map((r) => r.e));
+  });
+});
+
+describe("streams", () => {
+  test("a stream stopped midway by statement_timeout leaves no work running", async () => {
+    const status = async () => {
+      const client = stack.sidecar!.client(2000);
+      try {
+        return await client.request<StatusResult>("status");
+      } finally {
+        await client.close();
+      }
+    };
+    const before = (await status()).cancelled;
+    const session = await stack.connect();
+    await session.query("SET statement_timeout = 300");
+    await assert.rejects(
+      session.query("SELECT count(*) FROM steadytext_generate_stream('a very long stream', 1900, false)"),
+      { code: "57014" },
+    );
+    await stack.waitFor(async () => {
+      const s = await status();
+      return s.cancelled === before + 1 && s.in_flight === 0;
+    }, 5000);
+  });
+});
+
+describe("daemon control from SQL", () => {
+  test("steadytext_daemon_stop() and _start() run the daemon, for steadytext_admin only", async () => {
+    // The command a superuser configures: a fixed script, not a command line.
+    // The daemon runs as the database server's OS user, with a cache directory of its own.
+    const script = join(stack.dir, "st-wrapper.sh");
+    const daemonCache = join(stack.dir, "server-user-cache");
+    await mkdir(daemonCache, { recursive: true });
+    await stack.cluster.chownToServer(daemonCache);
+    const env = SidecarProcess.environment({ ...stack.sidecarOptions(), cacheDir: daemonCache });
+    const exports = ["STEADYTEXT_DAEMON_HOST", "STEADYTEXT_DAEMON_PORT", "STEADYTEXT_CACHE_DIR", "STEADYTEXT_TEST_MODELS", "STEADYTEXT_ALLOW_MODEL_DOWNLOADS", "STEADYTEXT_PG_URL", "HOME", "PATH"]
+      .filter((k) => env[k] !== undefined)
+      .map((k) => `export ${k}='${env[k]!.replace(/'/g, "'\\''")}'`);
+    await writeFile(script, `#!/bin/sh\n${exports.join("\n")}\nexec '${process.execPath}' '${ST_CLI}' "$@"\n`);
+    await chmod(script, 0o755);
+
+    await stack.query("CREATE ROLE st_operator LOGIN IN ROLE steadytext_admin");
+    const operator = await stack.connect();
+    await operator.query("SET ROLE st_operator");
+    assert.equal((await operator.query("SELECT steadytext_daemon_stop() AS ok")).rows[0].ok, true);
+    await stack.sidecar!.stop(); // the process we started ends; wait for it
+    stack.sidecar = undefined;
+    const [down] = await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()");
+    assert.notEqual(down!.status, "healthy");
+
+    await operator.query("RESET ROLE");
+    await operator.query(`SET steadytext.daemon_command = '${script}'`);
+    await operator.query("SET ROLE st_operator");
+    assert.equal((await operator.query("SELECT steadytext_daemon_start() AS ok")).rows[0].ok, true);
+    const [up] = await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()");
+    assert.equal(up!.status, "healthy");
+    assert.equal(typeof (await stack.query<{ g: string }>("SELECT steadytext_generate('after a SQL start', 4, false) AS g"))[0]!.g, "string");
+
+    // Leave the stack as it was: stop the daemon SQL started, start ours.
+    await operator.query("SELECT steadytext_daemon_stop()");
+    await stack.waitFor(async () => (await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()"))[0]!.status !== "healthy");
+    await stack.startSidecar();
+  });
+});
