@@ -91,7 +91,7 @@ export class LoadedModel {
   embeddingContexts(): ResourcePool<LlamaEmbeddingContext> {
     this.embeddingPool ??= new ResourcePool(this.settings.contextsPerModel, () =>
       // The whole input is one batch, so pooling sees every token at once.
-      this.model.createEmbeddingContext({ contextSize: this.contextSize, batchSize: this.contextSize, threads: this.settings.threads }),
+      this.model.createEmbeddingContext({ contextSize: this.contextSize, batchSize: this.contextSize, threads: this.threads }),
     );
     return this.embeddingPool;
   }

@@ -1,0 +1,143 @@
+// npm run bench: every target as a ratio against a baseline measured in the
+// same run, on the same machine, with the tiny test models:
+//   SQL generate (cache off)        vs node-llama-cpp generating directly
+//   SQL ping round trip              vs SELECT md5(...)
+//   SQL cache hit                    vs SELECT md5(...)          (target: within 10x)
+//   sidecar cache hit (client path)  vs a sidecar ping
+//   10,000 SQL cache hits in a loop  vs 10,000 md5 in a loop
+//   SQL rerank of 50 documents       vs node-llama-cpp scoring them one by one
+//   embed_batch of 1,000 texts       vs 1,000 steadytext_embed calls vs node-llama-cpp in a loop
+
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { getLlama, LlamaChat, resolveChatWrapper, type Token } from "node-llama-cpp";
+import { TestStack } from "../test/harness/test-stack.js";
+import { testModelPath } from "../sidecar/src/models/test-models/index.js";
+
+interface Measurement {
+  name: string;
+  perOpMs: number;
+  ops: number;
+}
+
+const results: Measurement[] = [];
+const ratios: Array<{ name: string; ratio: number; target?: number }> = [];
+
+/** Run `op` `count` times after `warmup` runs; returns the mean ms per op. */
+async function measure(name: string, count: number, op: (i: number) => Promise<unknown>, warmup = Math.min(10, count)): Promise<number> {
+  for (let i = 0; i < warmup; i++) await op(-1 - i);
+  const started = performance.now();
+  for (let i = 0; i < count; i++) await op(i);
+  const perOpMs = (performance.now() - started) / count;
+  results.push({ name, perOpMs, ops: count });
+  console.log(`${name.padEnd(58)} ${perOpMs.toFixed(3).padStart(10)} ms/op  (${count} ops)`);
+  return perOpMs;
+}
+
+function ratio(name: string, value: number, baseline: number, target?: number): void {
+  const r = value / baseline;
+  ratios.push({ name, ratio: r, ...(target ? { target } : {}) });
+  const verdict = target === undefined ? "" : r <= target ? `  (target <= ${target}x: met)` : `  (target <= ${target}x: NOT met)`;
+  console.log(`  => ${name}: ${r.toFixed(2)}x${verdict}`);
+}
+
+const stack = await TestStack.start();
+try {
+  const db = await stack.connect();
+  const sidecar = stack.sidecar!.client(600_000);
+  const modelDir = join(stack.dir, "cache", "test-models");
+
+  // Direct node-llama-cpp, configured as the sidecar configures it for these models.
+  const llama = await getLlama({ gpu: false, build: "never" });
+  const generationModel = await llama.loadModel({ modelPath: testModelPath(modelDir, "generation") });
+  const generationContext = await generationModel.createContext({ contextSize: 2048, batchSize: 512, threads: 1 });
+  const generationSequence = generationContext.getSequence();
+  const chat = new LlamaChat({ contextSequence: generationSequence, chatWrapper: resolveChatWrapper(generationModel) });
+
+  console.log("\n-- round trips");
+  const md5 = await measure("SELECT md5($1)", 2000, (i) => db.query("SELECT md5($1)", [`x${i}`]));
+  const sqlPing = await measure("SELECT _steadytext_call('ping', '{}') (SQL -> daemon)", 2000, () => db.query("SELECT _steadytext_call('ping', '{}')"));
+  ratio("SQL ping round trip vs SELECT md5", sqlPing, md5);
+
+  console.log("\n-- generation (64 tokens, cache off)");
+  const prompt = (i: number) => `Benchmark prompt number ${i}`;
+  const direct = await measure("node-llama-cpp LlamaChat.generateResponse directly", 40, async (i) => {
+    await generationSequence.clearHistory();
+    await chat.generateResponse([{ type: "user", text: prompt(i) }], { maxTokens: 64, temperature: 0, repeatPenalty: false });
+  });
+  const sqlGenerate = await measure("SELECT steadytext_generate(p, 64, use_cache := false)", 40, (i) =>
+    db.query("SELECT steadytext_generate($1, 64, false)", [prompt(i)]),
+  );
+  ratio("SQL generate vs node-llama-cpp directly", sqlGenerate, direct);
+
+  console.log("\n-- cache hits");
+  await db.query("SELECT steadytext_generate_cached($1, 64)", ["the cached question"]);
+  const sqlHit = await measure("SELECT steadytext_generate(cached, 64)", 2000, () => db.query("SELECT steadytext_generate($1, 64)", ["the cached question"]));
+  ratio("SQL cache hit vs SELECT md5", sqlHit, md5, 10);
+  const sidecarPing = await measure("sidecar ping (TypeScript client)", 2000, () => sidecar.request("ping"));
+  await sidecar.request("generate", { prompt: "the cached question", max_new_tokens: 64 });
+  const sidecarHit = await measure("sidecar generate, local cache hit (TypeScript client)", 2000, () =>
+    sidecar.request("generate", { prompt: "the cached question", max_new_tokens: 64 }),
+  );
+  ratio("sidecar cache hit vs sidecar ping", sidecarHit, sidecarPing);
+
+  await db.query("SELECT count(steadytext_generate_cached('loop prompt ' || i, 8)) FROM generate_series(0, 99) i");
+  const loopMd5 = await measure("10,000 md5 in one statement", 3, () =>
+    db.query("SELECT count(md5('loop prompt ' || (i % 100))) FROM generate_series(1, 10000) i"), 1);
+  const loopHits = await measure("10,000 steadytext_generate cache hits in one statement", 3, () =>
+    db.query("SELECT count(steadytext_generate('loop prompt ' || (i % 100), 8)) FROM generate_series(1, 10000) i"), 1);
+  ratio("10,000 SQL cache hits vs 10,000 md5 (per statement)", loopHits, loopMd5);
+  console.log(`  (${((loopHits / 10000) * 1000).toFixed(1)} µs per hit inside a statement)`);
+
+  console.log("\n-- rerank 50 documents");
+  const documents = (run: number) => Array.from({ length: 50 }, (_, i) => `document ${i} of run ${run} about topic ${i % 7}`);
+  const rerankModel = await llama.loadModel({ modelPath: testModelPath(modelDir, "reranking") });
+  const rerankContext = await rerankModel.createContext({ contextSize: 2048, batchSize: 512, threads: 1 });
+  const rerankSequence = rerankContext.getSequence();
+  const yes = rerankModel.tokenize("yes")[0]!;
+  const no = rerankModel.tokenize("no")[0]!;
+  const rerankPrompt = (query: string, document: string): Token[] => [
+    ...rerankModel.tokenize('<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n', true),
+    ...rerankModel.tokenize(`<Instruct>: Given a web search query, retrieve relevant passages that answer the query\n<Query>: ${query}\n<Document>: ${document}`),
+    ...rerankModel.tokenize("<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", true),
+  ];
+  const directRerank = await measure("node-llama-cpp: score 50 documents one by one", 5, async (run) => {
+    for (const document of documents(1000 + run)) {
+      await rerankSequence.clearHistory();
+      const tokens = rerankPrompt("which topic", document);
+      const outputs = await rerankSequence.controlledEvaluate(
+        tokens.map((t, i) => (i === tokens.length - 1 ? [t, { generateNext: { probabilities: true } }] : t)) as Parameters<typeof rerankSequence.controlledEvaluate>[0],
+      );
+      const p = outputs[tokens.length - 1]!.next.probabilities!;
+      void ((p.get(yes) ?? 0) / ((p.get(yes) ?? 0) + (p.get(no) ?? 0)));
+    }
+  }, 1);
+  const sqlRerank = await measure("SELECT * FROM steadytext_rerank(q, 50 documents) (one request)", 5, (run) =>
+    db.query("SELECT * FROM steadytext_rerank('which topic', $1)", [documents(run)]), 1);
+  ratio("SQL rerank of 50 vs node-llama-cpp one by one", sqlRerank, directRerank);
+
+  console.log("\n-- 1,000 embeddings");
+  const texts = (run: number) => Array.from({ length: 1000 }, (_, i) => `text ${i} of run ${run}`);
+  const embeddingModel = await llama.loadModel({ modelPath: testModelPath(modelDir, "embedding") });
+  const embeddingContext = await embeddingModel.createEmbeddingContext({ contextSize: 2048, batchSize: 2048, threads: 1 });
+  const directEmbed = await measure("node-llama-cpp: 1,000 getEmbeddingFor in a loop", 1, async (run) => {
+    for (const text of texts(2000 + run)) await embeddingContext.getEmbeddingFor(`Query: ${text}`);
+  }, 1);
+  const batch = await measure("SELECT * FROM steadytext_embed_batch(1,000 texts, false)", 1, (run) =>
+    db.query("SELECT count(*) FROM steadytext_embed_batch($1, false)", [texts(run)]), 1);
+  const singles = await measure("1,000 x SELECT steadytext_embed(t, false)", 1, async (run) => {
+    for (const text of texts(3000 + run)) await db.query("SELECT steadytext_embed($1, false)", [text]);
+  }, 1);
+  ratio("embed_batch of 1,000 vs 1,000 steadytext_embed calls", batch, singles);
+  ratio("embed_batch of 1,000 vs node-llama-cpp loop", batch, directEmbed);
+  ratio("1,000 steadytext_embed calls vs node-llama-cpp loop", singles, directEmbed);
+
+  await sidecar.close();
+  await llama.dispose();
+  const out = join(import.meta.dirname, "..", ".steadytext", "bench-results.json");
+  await mkdir(join(import.meta.dirname, "..", ".steadytext"), { recursive: true });
+  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), results, ratios }, null, 2));
+  console.log(`\nresults: ${out}`);
+} finally {
+  await stack.stop();
+}
