@@ -158,6 +158,11 @@ export class ModelHost {
     }
     const source = resolved.source;
     if (!source) throw unavailable(`model file ${resolved.path} does not exist`);
+    if (!resolved.downloadable) {
+      throw unavailable(
+        `model ${source.repo}/${source.filename} is not in ${this.settings.modelDir}; models a request names by repo and file are only loaded from there`,
+      );
+    }
     if (!this.settings.allowModelDownloads) {
       throw unavailable(
         `model ${source.repo}/${source.filename} is not in ${this.settings.modelDir} and STEADYTEXT_ALLOW_MODEL_DOWNLOADS is off`,

@@ -25,8 +25,14 @@ export interface ResolvedModel {
   /** A short human name (file name) for logs, status and the cache's model_name column. */
   name: string;
   path: string;
-  /** Where the file can be downloaded from when it is missing. */
+  /** Where the file comes from on the hub. */
   source?: { repo: string; filename: string };
+  /**
+   * Whether a missing file may be downloaded: yes for registry models and
+   * administrator-configured defaults, no for a repo/file a request names
+   * (a SQL caller must not make the daemon fetch and load arbitrary files).
+   */
+  downloadable?: boolean;
 }
 
 const REPO_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -59,8 +65,8 @@ export function selectorFor(role: ModelRole, request: ModelRequest): string {
   return `${role}:default`;
 }
 
-function fromHub(role: ModelRole, selector: string, settings: Settings, repo: string, filename: string): ResolvedModel {
-  return { role, selector, name: filename, path: join(settings.modelDir, filename), source: { repo, filename } };
+function fromHub(role: ModelRole, selector: string, settings: Settings, repo: string, filename: string, downloadable = true): ResolvedModel {
+  return { role, selector, name: filename, path: join(settings.modelDir, filename), source: { repo, filename }, downloadable };
 }
 
 function registryEntry(role: ModelRole, name: string): RegistryEntry {
@@ -92,7 +98,7 @@ export function resolveModel(settings: Settings, role: ModelRole, request: Model
   switch (kind) {
     case "repo": {
       const slash = value.lastIndexOf("/");
-      return fromHub(role, selector, settings, value.slice(0, slash), value.slice(slash + 1));
+      return fromHub(role, selector, settings, value.slice(0, slash), value.slice(slash + 1), false);
     }
     case "name": {
       const entry = registryEntry(role, value);
