@@ -231,7 +231,7 @@ describe("concurrency", () => {
 describe("shutdown", () => {
   test("answers, then the daemon exits cleanly", async () => {
     const own = await SidecarProcess.start({ port: await freePort(), cacheDir: join(dir, "second"), testModels: true });
-    const ownClient = own.client(5000);
+    const ownClient = own.client(30_000);
     assert.equal(await ownClient.request("shutdown"), "shutdown initiated");
     await ownClient.close();
     const code = await new Promise<number | null>((resolve) => {

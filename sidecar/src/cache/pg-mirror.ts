@@ -8,6 +8,15 @@
 import pg from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
 import type { CacheKind } from "./key.js";
+import {
+  applyHitCountsSql,
+  EXTENSION_SCHEMAS_SQL,
+  heartbeatSql,
+  insertEntriesSql,
+  publishModelsSql,
+  quoteIdent,
+  vectorType,
+} from "./mirror-sql.js";
 import { logger } from "../util/logger.js";
 
 export interface MirrorEntry {
@@ -54,8 +63,6 @@ interface DatabaseQueue {
 const FLUSH_INTERVAL_MS = 50;
 const MAX_QUEUED_ENTRIES = 100_000;
 const HEARTBEAT_INTERVAL_MS = 10_000;
-
-const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 const containsNul = (entry: MirrorEntry): boolean =>
   [entry.prompt, entry.response ?? "", entry.eosString ?? ""].some((t) => t.includes("\u0000")) ||
@@ -145,10 +152,7 @@ export class PgMirror {
 
   private async schemasOf(queue: DatabaseQueue, client: pg.PoolClient): Promise<{ ours: string; vector: string } | null> {
     if (queue.schemas !== undefined) return queue.schemas;
-    const result = await client.query<{ extname: string; nspname: string }>(
-      `SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-       WHERE e.extname IN ('pg_steadytext', 'vector')`,
-    );
+    const result = await client.query<{ extname: string; nspname: string }>(EXTENSION_SCHEMAS_SQL);
     const find = (name: string) => result.rows.find((r) => r.extname === name)?.nspname;
     const ours = find("pg_steadytext");
     const vector = find("vector");
@@ -175,48 +179,11 @@ export class PgMirror {
       }
       const s = schemas.ours;
       await client.query("BEGIN");
-      if (models.length > 0) {
-        await client.query(
-          `INSERT INTO ${s}.steadytext_models (selector, model_sha256, model_name, updated_at)
-           SELECT * , now() FROM unnest($1::text[], $2::text[], $3::text[])
-           ON CONFLICT (selector) DO UPDATE SET model_sha256 = excluded.model_sha256, model_name = excluded.model_name, updated_at = now()`,
-          [models.map(([k]) => k), models.map(([, v]) => v.sha256), models.map(([, v]) => v.name)],
-        );
+      for (const statement of publishModelsSql(s, models)) await client.query(statement);
+      for (const statement of insertEntriesSql(s, vectorType(schemas.vector), entries.map((p) => p.entry))) {
+        await client.query(statement);
       }
-      if (entries.length > 0) {
-        const e = entries.map((p) => p.entry);
-        await client.query(
-          `INSERT INTO ${s}.steadytext_cache (cache_key, kind, prompt, response, embedding, score, model_name, model_sha256,
-                                             seed, eos_string, generation_params, response_size, generation_time_ms)
-           SELECT k, kind, prompt, response, embedding::${schemas.vector}.vector(1024), score, model_name, model_sha256, seed, eos, params::jsonb,
-                  coalesce(octet_length(response), 0) + coalesce(4 * 1024 * (embedding IS NOT NULL)::int, 0), ms
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::text[], $8::text[],
-                       $9::int[], $10::text[], $11::text[], $12::int[])
-                AS t(k, kind, prompt, response, embedding, score, model_name, model_sha256, seed, eos, params, ms)
-           ON CONFLICT (cache_key) DO NOTHING`,
-          [
-            e.map((x) => x.key),
-            e.map((x) => x.kind),
-            e.map((x) => x.prompt),
-            e.map((x) => x.response ?? null),
-            e.map((x) => (x.embedding ? `[${x.embedding.join(",")}]` : null)),
-            e.map((x) => x.score ?? null),
-            e.map((x) => x.modelName),
-            e.map((x) => x.modelSha256),
-            e.map((x) => x.seed),
-            e.map((x) => x.eosString ?? null),
-            e.map((x) => JSON.stringify(x.params)),
-            e.map((x) => Math.round(x.generationTimeMs)),
-          ],
-        );
-      }
-      if (touches.length > 0) {
-        await client.query(
-          `UPDATE ${s}.steadytext_cache c SET access_count = c.access_count + t.n, last_accessed = now()
-           FROM unnest($1::text[], $2::int[]) AS t(k, n) WHERE c.cache_key = t.k`,
-          [touches.map(([k]) => k), touches.map(([, n]) => n)],
-        );
-      }
+      for (const statement of applyHitCountsSql(s, touches)) await client.query(statement);
       await client.query("COMMIT");
       queue.failures = 0;
       for (const p of entries) {
@@ -267,15 +234,7 @@ export class PgMirror {
           client = await queue.pool.connect();
           const schemas = await this.schemasOf(queue, client);
           if (!schemas) return;
-          await client.query(
-            `INSERT INTO ${schemas.ours}.steadytext_daemon_health
-               (daemon_id, endpoint, last_heartbeat, uptime_seconds, status, version, models_loaded, total_requests)
-             VALUES ($1, $2, now(), $3, 'healthy', $4, $5, $6)
-             ON CONFLICT (daemon_id) DO UPDATE SET endpoint = excluded.endpoint, last_heartbeat = now(),
-               uptime_seconds = excluded.uptime_seconds, status = 'healthy', version = excluded.version,
-               models_loaded = excluded.models_loaded, total_requests = excluded.total_requests`,
-            [h.daemonId, h.endpoint, Math.round((Date.now() - h.startedAt.getTime()) / 1000), h.version, h.models, h.totalRequests],
-          );
+          await client.query(heartbeatSql(schemas.ours, h));
         } catch (error) {
           queue.schemas = undefined;
           logger().debug({ error: error instanceof Error ? error.message : String(error) }, "heartbeat failed");

@@ -168,9 +168,9 @@ export class DaemonClient {
     }
   }
 
+  /** Close at once; a send still waiting for a connection is abandoned. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.sending;
     this.socket.close();
     await this.loop;
   }

@@ -23,9 +23,18 @@ const WORD: Array<[number, number]> = [
   [0x5f, 0x5f],
   [0x61, 0x7a],
 ];
+/** JavaScript's \s: ASCII whitespace and the Unicode space separators. */
 const SPACE: Array<[number, number]> = [
   [0x09, 0x0d],
   [0x20, 0x20],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
 ];
 
 class Parser {
@@ -160,12 +169,26 @@ class Parser {
       case "v": return { type: "literal", codePoint: 0x0b };
       case "0": return { type: "literal", codePoint: 0 };
       case "x":
+        return { type: "literal", codePoint: this.hexDigits(2, "x") };
       case "u": {
-        const digits = letter === "x" ? 2 : 4;
-        const hex = String.fromCodePoint(...this.chars.slice(this.position, this.position + digits));
-        if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(hex)) this.fail(`bad \\${letter} escape`);
-        this.position += digits;
-        return { type: "literal", codePoint: parseInt(hex, 16) };
+        if (this.peek() === 0x7b /* { */) {
+          const close = this.chars.indexOf(0x7d /* } */, this.position);
+          const hex = close > 0 ? String.fromCodePoint(...this.chars.slice(this.position + 1, close)) : "";
+          if (!/^[0-9a-fA-F]{1,6}$/.test(hex) || parseInt(hex, 16) > 0x10ffff) this.fail("bad \\u{...} escape");
+          this.position = close + 1;
+          return { type: "literal", codePoint: parseInt(hex, 16) };
+        }
+        const unit = this.hexDigits(4, "u");
+        // A high and a low surrogate written as two escapes are one character.
+        const next = this.chars.slice(this.position, this.position + 6);
+        if (unit >= 0xd800 && unit <= 0xdbff && next[0] === 0x5c && next[1] === 0x75) {
+          const low = parseInt(String.fromCodePoint(...next.slice(2)), 16);
+          if (low >= 0xdc00 && low <= 0xdfff) {
+            this.position += 6;
+            return { type: "literal", codePoint: 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00) };
+          }
+        }
+        return { type: "literal", codePoint: unit };
       }
       case "b":
         if (inClass) return { type: "literal", codePoint: 0x08 };
@@ -175,6 +198,13 @@ class Parser {
         if (/[A-Za-z]/.test(letter)) return this.fail(`unknown escape \\${letter}`);
         return { type: "literal", codePoint: c };
     }
+  }
+
+  private hexDigits(digits: number, letter: string): number {
+    const hex = String.fromCodePoint(...this.chars.slice(this.position, this.position + digits));
+    if (!new RegExp(`^[0-9a-fA-F]{${digits}}$`).test(hex)) this.fail(`bad \\${letter} escape`);
+    this.position += digits;
+    return parseInt(hex, 16);
   }
 
   private characterClass(): Node {

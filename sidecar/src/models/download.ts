@@ -44,6 +44,10 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
   const probeTimeoutMs = options.probeTimeoutMs ?? 5000;
   const stallTimeoutMs = options.stallTimeoutMs ?? 30000;
   const log = logger().child({ url });
+  if (options.signal?.aborted) {
+    const reason = options.signal.reason instanceof Error ? options.signal.reason.message : String(options.signal.reason);
+    throw new DownloadError(`download of ${options.repo}/${options.filename} cancelled: ${reason}`);
+  }
 
   const controller = new AbortController();
   const abortFromCaller = () => controller.abort(options.signal?.reason);

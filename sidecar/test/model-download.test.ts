@@ -1,0 +1,201 @@
+// Pins model downloads against a local hub: verified success, and every failure (checksum, HTTP, silence, stall, refused) is a prompt DownloadError that leaves no file behind.
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { DownloadError, downloadModel, downloadUrl, type DownloadOptions } from "../src/models/download.js";
+import { testModelPath, writeTestModels } from "../src/models/test-models/index.js";
+
+const REPO = "steadytext/test-GGUF";
+const FILENAME = "steadytext-test-generation.gguf";
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+let root: string;
+let modelBytes: Buffer;
+let modelSha256: string;
+let handler: Handler;
+let server: Server;
+let endpoint: string;
+let destinationDir: string;
+let counter = 0;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "steadytext-download-"));
+  await writeTestModels(join(root, "source"));
+  modelBytes = await readFile(testModelPath(join(root, "source"), "generation"));
+  modelSha256 = createHash("sha256").update(modelBytes).digest("hex");
+  server = createServer((request, response) => handler(request, response));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+after(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await rm(root, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  destinationDir = join(root, `dest-${++counter}`);
+  handler = serveModel();
+});
+
+/** A hub that serves the model at /<repo>/resolve/main/<file>, like Hugging Face. */
+function serveModel(headers: Record<string, string> = { "x-linked-etag": `"${modelSha256}"` }): Handler {
+  return (request, response) => {
+    if (request.url !== `/${REPO}/resolve/main/${FILENAME}`) {
+      response.writeHead(404).end("not found");
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(modelBytes.length), ...headers });
+    response.end(modelBytes);
+  };
+}
+
+function options(extra: Partial<DownloadOptions> = {}): DownloadOptions {
+  return { endpoint, repo: REPO, filename: FILENAME, destination: join(destinationDir, FILENAME), ...extra };
+}
+
+/** Files in the destination dir (none when it was never created). */
+async function leftBehind(): Promise<string[]> {
+  return readdir(destinationDir).catch(() => []);
+}
+
+/** Run a download that must fail; returns the error and how long it took. */
+async function failure(extra: Partial<DownloadOptions> = {}): Promise<{ error: DownloadError; ms: number }> {
+  const started = performance.now();
+  try {
+    await downloadModel(options(extra));
+  } catch (error) {
+    assert.ok(error instanceof DownloadError, `threw ${String(error)}`);
+    return { error, ms: performance.now() - started };
+  }
+  assert.fail("the download succeeded");
+}
+
+describe("downloadModel", () => {
+  test("the URL is <endpoint>/<repo>/resolve/main/<file>, file name encoded", () => {
+    assert.equal(downloadUrl("http://h", "o/n", "a b.gguf"), "http://h/o/n/resolve/main/a%20b.gguf");
+  });
+
+  test("a verified download writes the file and returns its sha256", async () => {
+    const sha = await downloadModel(options());
+    assert.equal(sha, modelSha256);
+    assert.ok((await readFile(join(destinationDir, FILENAME))).equals(modelBytes));
+    assert.deepEqual(await leftBehind(), [FILENAME], "a temporary file was left behind");
+  });
+
+  test("a weak or plain ETag holding a sha256 is checked too", async () => {
+    handler = serveModel({ etag: `W/"${modelSha256.toUpperCase()}"` });
+    assert.equal(await downloadModel(options()), modelSha256);
+    handler = serveModel({ etag: `"${"0".repeat(64)}"` });
+    destinationDir = join(root, `dest-${++counter}`);
+    assert.match((await failure()).error.message, /checksum/);
+  });
+
+  test("redirects (the hub sends LFS files to a CDN) are followed", async () => {
+    const serve = serveModel();
+    handler = (request, response) => {
+      if (request.url?.startsWith("/cdn/")) {
+        request.url = request.url.slice(4);
+        serve(request, response);
+      } else response.writeHead(302, { location: `/cdn${request.url}` }).end();
+    };
+    assert.equal(await downloadModel(options()), modelSha256);
+  });
+
+  test("a wrong checksum is a DownloadError and leaves no file, temporary or final", async () => {
+    handler = serveModel({ "x-linked-etag": `"${"f".repeat(64)}"` });
+    const { error } = await failure();
+    assert.match(error.message, /checksum/);
+    assert.ok(error.message.includes(modelSha256), "the message should give the actual hash");
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test("HTTP 404 is a DownloadError naming the status", async () => {
+    const { error } = await failure({ filename: "missing.gguf" });
+    assert.match(error.message, /HTTP 404/);
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test("HTTP 500 is a DownloadError", async () => {
+    handler = (_request, response) => response.writeHead(500).end("boom");
+    assert.match((await failure()).error.message, /HTTP 500/);
+  });
+
+  test("a server that accepts but never answers fails within the probe timeout", async () => {
+    handler = () => undefined; // never respond
+    const { error, ms } = await failure({ probeTimeoutMs: 300 });
+    assert.match(error.message, /no answer .* within 300 ms/);
+    assert.ok(ms >= 250 && ms < 3000, `took ${ms.toFixed(0)} ms`);
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test("a server that stalls mid-body fails after the stall timeout, leaving no file", async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
+      response.write(modelBytes.subarray(0, 64 * 1024)); // then silence
+    };
+    const { error, ms } = await failure({ stallTimeoutMs: 300 });
+    assert.match(error.message, /stalled for 300 ms/);
+    assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test("a body cut short (connection closed early) is a DownloadError, leaving no file", async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
+      response.write(modelBytes.subarray(0, 1000), () => response.socket?.destroy());
+    };
+    await failure({ stallTimeoutMs: 5000 });
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test("a closed port fails quickly", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const { error, ms } = await failure({ endpoint: `http://127.0.0.1:${port}`, probeTimeoutMs: 10_000 });
+    assert.match(error.message, /cannot download/);
+    assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+  });
+
+  test("the caller's abort signal ends a stalled download", async () => {
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-length": String(modelBytes.length) });
+      response.write(modelBytes.subarray(0, 1024));
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error("caller gave up")), 200);
+    const { ms } = await failure({ signal: controller.signal, stallTimeoutMs: 30_000 });
+    assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms`);
+    assert.deepEqual(await leftBehind(), []);
+  });
+
+  test(
+    "an already-aborted signal fails without downloading",
+    async () => {
+      let requests = 0;
+      const serve = serveModel();
+      handler = (request, response) => {
+        requests++;
+        serve(request, response);
+      };
+      await failure({ signal: AbortSignal.abort(new Error("cancelled before start")) });
+      assert.equal(requests, 0);
+      assert.deepEqual(await leftBehind(), []);
+    },
+  );
+
+  test("without a published checksum the download is accepted and hashed locally", async () => {
+    handler = serveModel({});
+    assert.equal(await downloadModel(options()), modelSha256);
+  });
+});
