@@ -882,7 +882,7 @@ $$;
 
 CREATE FUNCTION @extschema@.steadytext_daemon_stop()
 RETURNS boolean LANGUAGE plpgsql VOLATILE
-SET steadytext.request_timeout_ms = 5000
+SET steadytext.request_timeout_ms = 15000
 SET steadytext.on_unavailable = 'null' AS $$
 BEGIN
     RETURN coalesce(@extschema@._steadytext_call('shutdown', '{}') IS NOT NULL, false);

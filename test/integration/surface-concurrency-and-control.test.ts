@@ -3,10 +3,10 @@
 // steadytext_daemon_start()/_stop() run as an administrator would.
 
 import assert from "node:assert/strict";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ST_CLI, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
 import type { StatusResult } from "../../sidecar/src/protocol/index.js";
 import { TestStack } from "../harness/test-stack.js";
 
@@ -93,40 +93,49 @@ describe("streams", () => {
 });
 
 describe("daemon control from SQL", () => {
-  test("steadytext_daemon_stop() and _start() run the daemon, for steadytext_admin only", async () => {
-    // The command a superuser configures: a fixed script, not a command line.
-    // The daemon runs as the database server's OS user, with a cache directory of its own.
-    const script = join(stack.dir, "st-wrapper.sh");
-    const daemonCache = join(stack.dir, "server-user-cache");
-    await mkdir(daemonCache, { recursive: true });
-    await stack.cluster.chownToServer(daemonCache);
-    const env = SidecarProcess.environment({ ...stack.sidecarOptions(), cacheDir: daemonCache });
-    const exports = ["STEADYTEXT_DAEMON_HOST", "STEADYTEXT_DAEMON_PORT", "STEADYTEXT_CACHE_DIR", "STEADYTEXT_TEST_MODELS", "STEADYTEXT_ALLOW_MODEL_DOWNLOADS", "STEADYTEXT_PG_URL", "HOME", "PATH"]
-      .filter((k) => env[k] !== undefined)
-      .map((k) => `export ${k}='${env[k]!.replace(/'/g, "'\\''")}'`);
-    await writeFile(script, `#!/bin/sh\n${exports.join("\n")}\nexec '${process.execPath}' '${ST_CLI}' "$@"\n`);
-    await chmod(script, 0o755);
-
+  test("steadytext_daemon_stop() stops the daemon, for steadytext_admin only", async () => {
     await stack.query("CREATE ROLE st_operator LOGIN IN ROLE steadytext_admin");
     const operator = await stack.connect();
     await operator.query("SET ROLE st_operator");
     assert.equal((await operator.query("SELECT steadytext_daemon_stop() AS ok")).rows[0].ok, true);
-    await stack.sidecar!.stop(); // the process we started ends; wait for it
+    await stack.sidecar!.stop(); // our handle on the process: wait until it has exited
     stack.sidecar = undefined;
     const [down] = await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()");
     assert.notEqual(down!.status, "healthy");
+    assert.equal((await operator.query("SELECT steadytext_daemon_stop() AS ok")).rows[0].ok, false, "nothing left to stop");
+    await stack.startSidecar();
+  });
 
-    await operator.query("RESET ROLE");
+  test("steadytext_daemon_start() runs the configured command with fixed arguments, as the server's user, without a shell", async () => {
+    // A stand-in for st that records how it was run: the checkout itself may
+    // not be readable by the server's OS user, and `st daemon start` with
+    // these arguments is covered by the CLI tests.
+    const workDir = join(stack.dir, "daemon-start");
+    await mkdir(workDir, { recursive: true });
+    await stack.cluster.chownToServer(workDir);
+    const record = join(workDir, "invocation");
+    const script = join(stack.dir, "st-stand-in.sh");
+    await writeFile(script, `#!/bin/sh
+printf '%s\n' "$(id -un)" "$@" > '${record}'
+[ "$1" = daemon ] && [ "$2" = start ]
+`);
+    await chmod(script, 0o755);
+
+    const operator = await stack.connect();
     await operator.query(`SET steadytext.daemon_command = '${script}'`);
     await operator.query("SET ROLE st_operator");
     assert.equal((await operator.query("SELECT steadytext_daemon_start() AS ok")).rows[0].ok, true);
-    const [up] = await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()");
-    assert.equal(up!.status, "healthy");
-    assert.equal(typeof (await stack.query<{ g: string }>("SELECT steadytext_generate('after a SQL start', 4, false) AS g"))[0]!.g, "string");
+    const [user, ...args] = (await readFile(record, "utf8")).trim().split("\n");
+    assert.equal(user, process.getuid?.() === 0 ? "postgres" : userInfo().username);
+    assert.deepEqual(args, ["daemon", "start", "--endpoint", `tcp://127.0.0.1:${stack.daemonPort}`]);
 
-    // Leave the stack as it was: stop the daemon SQL started, start ours.
-    await operator.query("SELECT steadytext_daemon_stop()");
-    await stack.waitFor(async () => (await stack.query<{ status: string }>("SELECT status FROM steadytext_daemon_status()"))[0]!.status !== "healthy");
-    await stack.startSidecar();
+    // A failing command is reported as false, not hidden.
+    await writeFile(script, "#!/bin/sh\nexit 3\n");
+    assert.equal((await operator.query("SELECT steadytext_daemon_start() AS ok")).rows[0].ok, false);
+    await operator.query("RESET ROLE");
+    const plain = await stack.connect();
+    await stack.query("CREATE ROLE st_nobody LOGIN");
+    await plain.query("SET ROLE st_nobody");
+    await assert.rejects(plain.query("SELECT steadytext_daemon_start()"), { code: "42501" });
   });
 });
