@@ -348,38 +348,56 @@ $$;
 -- Generation
 -- ---------------------------------------------------------------------------
 
--- Shared body of the text generators: checks, cache fast path, daemon call.
-CREATE FUNCTION @extschema@._steadytext_generate(
+-- A generation request, checked and resolved: the daemon's params (with the
+-- configured defaults applied) and its cache key (NULL while the model's
+-- identity is unknown). Shared by every text generator.
+CREATE FUNCTION @extschema@._steadytext_generation_request(
     prompt text, max_tokens integer, use_cache boolean, seed integer, eos_string text,
     model text, model_repo text, model_filename text, size text, unsafe_mode boolean,
-    constraint_kind text, constraint_text text, extra jsonb, sync_mirror boolean)
-RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+    constraint_kind text, constraint_text text, OUT params jsonb, OUT cache_key text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_seed integer := @extschema@._steadytext_seed(seed);
     v_max integer;
     v_eos text := coalesce(eos_string, '[EOS]');
-    v_selector text;
-    v_result text;
 BEGIN
     PERFORM @extschema@._steadytext_check_prompt(prompt, v_seed);
     v_max := @extschema@._steadytext_max_tokens(max_tokens);
     IF v_eos = '' THEN
         RAISE EXCEPTION 'eos_string cannot be empty';
     END IF;
-    v_selector := @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode);
     IF coalesce(use_cache, true) THEN
-        v_result := @extschema@._steadytext_cached_text(
-            @extschema@._steadytext_generate_key(v_selector, prompt, v_max, v_seed, v_eos, constraint_kind, constraint_text));
-        IF v_result IS NOT NULL THEN
-            RETURN v_result;
-        END IF;
+        cache_key := @extschema@._steadytext_generate_key(
+            @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode),
+            prompt, v_max, v_seed, v_eos, constraint_kind, constraint_text);
+    ELSE
+        -- Still validates the model arguments.
+        PERFORM @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode);
+    END IF;
+    params := jsonb_build_object('prompt', prompt, 'max_new_tokens', v_max, 'seed', v_seed, 'eos_string', v_eos,
+                                 'model', model, 'model_repo', model_repo, 'model_filename', model_filename,
+                                 'size', nullif(size, ''), 'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true));
+END
+$$;
+
+-- Shared body of the text generators: cache fast path, then the daemon.
+CREATE FUNCTION @extschema@._steadytext_generate(
+    prompt text, max_tokens integer, use_cache boolean, seed integer, eos_string text,
+    model text, model_repo text, model_filename text, size text, unsafe_mode boolean,
+    constraint_kind text, constraint_text text, extra jsonb, sync_mirror boolean)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    r record;
+    v_result text;
+BEGIN
+    r := @extschema@._steadytext_generation_request(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                                    model_filename, size, unsafe_mode, constraint_kind, constraint_text);
+    v_result := @extschema@._steadytext_cached_text(r.cache_key);
+    IF v_result IS NOT NULL THEN
+        RETURN v_result;
     END IF;
     RETURN @extschema@._steadytext_call('generate',
-        jsonb_build_object('prompt', prompt, 'max_new_tokens', v_max, 'seed', v_seed, 'eos_string', v_eos,
-                           'model', model, 'model_repo', model_repo, 'model_filename', model_filename,
-                           'size', nullif(size, ''), 'unsafe_mode', unsafe_mode,
-                           'use_cache', coalesce(use_cache, true), 'sync_mirror', sync_mirror)
-        || coalesce(extra, '{}')) #>> '{}';
+        r.params || jsonb_build_object('sync_mirror', sync_mirror) || coalesce(extra, '{}')) #>> '{}';
 END
 $$;
 
@@ -426,30 +444,17 @@ CREATE FUNCTION @extschema@.steadytext_generate_stream(
     unsafe_mode boolean DEFAULT false)
 RETURNS SETOF text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-    v_seed integer := @extschema@._steadytext_seed(seed);
-    v_max integer;
-    v_eos text := coalesce(eos_string, '[EOS]');
-    v_selector text;
+    r record;
     v_cached text;
 BEGIN
-    PERFORM @extschema@._steadytext_check_prompt(prompt, v_seed);
-    v_max := @extschema@._steadytext_max_tokens(max_tokens);
-    IF v_eos = '' THEN
-        RAISE EXCEPTION 'eos_string cannot be empty';
+    r := @extschema@._steadytext_generation_request(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                                    model_filename, size, unsafe_mode, 'none', '');
+    v_cached := @extschema@._steadytext_cached_text(r.cache_key);
+    IF v_cached IS NOT NULL THEN
+        RETURN QUERY SELECT @extschema@._steadytext_chunks(v_cached);
+        RETURN;
     END IF;
-    v_selector := @extschema@._steadytext_model_selector('generation', model, model_repo, model_filename, size, unsafe_mode);
-    IF coalesce(use_cache, true) THEN
-        v_cached := @extschema@._steadytext_cached_text(
-            @extschema@._steadytext_generate_key(v_selector, prompt, v_max, v_seed, v_eos, 'none', ''));
-        IF v_cached IS NOT NULL THEN
-            RETURN QUERY SELECT @extschema@._steadytext_chunks(v_cached);
-            RETURN;
-        END IF;
-    END IF;
-    RETURN QUERY SELECT @extschema@._steadytext_call_stream(
-        jsonb_build_object('prompt', prompt, 'max_new_tokens', v_max, 'seed', v_seed, 'eos_string', v_eos,
-                           'model', model, 'model_repo', model_repo, 'model_filename', model_filename,
-                           'size', nullif(size, ''), 'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true)));
+    RETURN QUERY SELECT @extschema@._steadytext_call_stream(r.params);
 END
 $$;
 COMMENT ON FUNCTION @extschema@.steadytext_generate_stream(text, integer, boolean, integer, text, text, text, text, text, boolean) IS

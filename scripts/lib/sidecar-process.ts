@@ -5,21 +5,30 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { DaemonClient } from "../../sidecar/src/client/daemon-client.js";
+import type { StatusResult } from "../../sidecar/src/protocol/index.js";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 export const ST_CLI = resolve(ROOT, "sidecar", "dist", "cli", "st.js");
 
-/** A TCP port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolvePort) => {
     const server = createServer();
     server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === "object" && address ? address.port : 0));
-    });
+    server.once("error", () => resolvePort(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolvePort(true)));
   });
+}
+
+/**
+ * A TCP port nobody listens on right now, chosen at random below the
+ * ephemeral range: the kernel hands a just-released ephemeral port to the
+ * next asker, so test files running side by side would otherwise collide.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 10_000 + Math.floor(Math.random() * 20_000);
+    if (await portIsFree(port)) return port;
+  }
 }
 
 export interface SidecarOptions {
@@ -57,7 +66,7 @@ export class SidecarProcess {
     };
   }
 
-  /** Start a daemon and wait until it answers a ping. */
+  /** Start a daemon and wait until it answers (it, not some other daemon on the port). */
   static async start(options: SidecarOptions, timeoutMs = 60_000): Promise<SidecarProcess> {
     const child = spawn(process.execPath, [ST_CLI, "daemon", "start", "--foreground"], {
       env: SidecarProcess.environment(options),
@@ -71,7 +80,9 @@ export class SidecarProcess {
     try {
       while (Date.now() < deadline) {
         if (exitCode !== undefined) throw new Error(`sidecar exited with code ${String(exitCode)} while starting`);
-        if (await client.ping(300)) return sidecar;
+        const status = await client.request<StatusResult>("status", {}, { timeoutMs: 300 }).catch(() => undefined);
+        if (status?.pid === child.pid) return sidecar;
+        if (status) throw new Error(`another daemon (pid ${status.pid}) already listens on ${sidecar.endpoint}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`sidecar on ${sidecar.endpoint} did not answer within ${timeoutMs} ms`);

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { getLlama, LlamaCompletion, type Llama, type LlamaContext, type LlamaContextSequence, type LlamaModel } from "node-llama-cpp";
 import { choicesToGbnf, gbnfLiteral, RegexGrammarError, regexToGbnf } from "../src/inference/regex-to-gbnf.js";
 import { testModelPath, writeTestModels } from "../src/models/test-models/index.js";
+import { SeededRandom } from "../src/models/test-models/weights.js";
 
 /** The pattern as a JavaScript RegExp that must match the whole text (how grammar.ts checks output). */
 function wholeMatch(pattern: string): RegExp {
@@ -84,16 +85,10 @@ function gbnfAsRegExp(gbnf: string): RegExp {
   return new RegExp(`^(?:${out})$`, "u");
 }
 
-/** Deterministic PRNG (mulberry32). */
+/** Deterministic random numbers (the test models' generator), so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 /** Random strings over an alphabet, lengths 0..maxLength. */

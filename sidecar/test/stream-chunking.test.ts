@@ -4,17 +4,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { WhitespaceTrimmer } from "../src/inference/whitespace-trimmer.js";
 import { chunkWords, WordChunker } from "../src/inference/word-chunker.js";
+import { SeededRandom } from "../src/models/test-models/weights.js";
 
-/** Deterministic PRNG (mulberry32), so a failure names a seed that reproduces it. */
+/** Deterministic random numbers (the test models' generator), so a failure names a seed that reproduces it. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 const ASCII_WHITESPACE = [" ", "\t", "\n", "\r", "\f", "\v", "\r\n", "  ", " \n "];

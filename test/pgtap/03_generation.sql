@@ -3,17 +3,7 @@
 BEGIN;
 SELECT plan(30);
 
--- Wait (up to 10 s) until a query finds a row: the sidecar mirrors results asynchronously.
-CREATE FUNCTION pg_temp.eventually(query text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE found boolean;
-BEGIN
-  FOR i IN 1 .. 200 LOOP
-    EXECUTE query INTO found;
-    IF found THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\ir helpers.psql
 
 SELECT isnt(steadytext_generate('pgtap generation', 20), NULL, 'generate returns text');
 SELECT is(steadytext_generate('pgtap generation', 20), steadytext_generate('pgtap generation', 20, false), 'same text from the cache and computed');

@@ -3,16 +3,7 @@
 BEGIN;
 SELECT plan(24);
 
-CREATE FUNCTION pg_temp.eventually(query text) RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE found boolean;
-BEGIN
-  FOR i IN 1 .. 200 LOOP
-    EXECUTE query INTO found;
-    IF found THEN RETURN true; END IF;
-    PERFORM pg_sleep(0.05);
-  END LOOP;
-  RETURN false;
-END $$;
+\ir helpers.psql
 
 -- embeddings
 SELECT is(vector_dims(steadytext_embed('pgtap embedding')), 1024, 'vector(1024)');

@@ -18,7 +18,7 @@ SELECT is(
     '_steadytext_cache_key', '_steadytext_cached_embedding', '_steadytext_cached_scores', '_steadytext_cached_text',
     '_steadytext_call', '_steadytext_call_stream', '_steadytext_call_vector', '_steadytext_call_vectors',
     '_steadytext_check_prompt', '_steadytext_choices_text', '_steadytext_chunks', '_steadytext_embed', '_steadytext_embed_key',
-    '_steadytext_endpoint', '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key',
+    '_steadytext_endpoint', '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key', '_steadytext_generation_request',
     '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_model_selector', '_steadytext_notify', '_steadytext_rerank_key',
     '_steadytext_seed',
     'st_cache_stats', 'st_config_get', 'st_daemon_status', 'st_embed', 'st_embed_batch', 'st_embed_cached',

@@ -66,10 +66,12 @@ async function start(flags: StartFlags): Promise<void> {
     while (Date.now() < deadline) {
       const code = await Promise.race([exited, sleep(200).then(() => "running" as const)]);
       if (code !== "running") throw new Error(`the daemon exited with code ${String(code)} while starting; see ${settings.logFile}`);
-      if (await client.ping(500)) {
+      const status = await client.request<StatusResult>("status", {}, { timeoutMs: 500 }).catch(() => undefined);
+      if (status?.pid === child.pid) {
         console.log(`daemon started (pid ${child.pid}) on ${settings.endpoint}`);
         return;
       }
+      if (status) throw new Error(`another daemon (pid ${status.pid}) already listens on ${settings.endpoint}`);
     }
     throw new Error(`the daemon did not answer within ${START_TIMEOUT_MS / 1000} s; see ${settings.logFile}`);
   } finally {

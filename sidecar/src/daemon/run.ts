@@ -2,6 +2,7 @@
 // test models (if asked), the Postgres mirror, the engine, the ROUTER socket,
 // the PID file, and an orderly stop that loses no queued mirror writes.
 
+import { join } from "node:path";
 import { PgMirror, type Heartbeat } from "../cache/pg-mirror.js";
 import type { Settings } from "../config/settings.js";
 import { Engine } from "../engine/engine.js";
@@ -10,7 +11,6 @@ import { writeTestModels } from "../models/test-models/index.js";
 import { configureLogger, logger } from "../util/logger.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { DAEMON_VERSION, DaemonServer } from "./server.js";
-import { join } from "node:path";
 
 export interface RunOptions {
   /** Log to the log file instead of stderr (a background daemon has no terminal). */

@@ -10,7 +10,7 @@ import type { MirrorEntry, PgMirror } from "../cache/pg-mirror.js";
 import { embedTexts } from "../inference/embed.js";
 import { generateText } from "../inference/generate.js";
 import { compileConstraint, constraintFrom } from "../inference/grammar.js";
-import { ModelHost, type LoadedModel } from "../inference/model-host.js";
+import { ModelHost } from "../inference/model-host.js";
 import { scoreDocuments } from "../inference/rerank.js";
 import { llamaRuntime } from "../inference/runtime.js";
 import { ModelIdentities } from "../models/identity.js";
@@ -70,10 +70,6 @@ export class Engine {
     return { sha256, name: resolved.name };
   }
 
-  private async load(resolved: ResolvedModel): Promise<LoadedModel> {
-    return this.host.get(resolved);
-  }
-
   private lookup(cache: CacheName, key: string | undefined, enabled: boolean): Buffer | undefined {
     return key && enabled ? this.cache?.get(cache, key) : undefined;
   }
@@ -126,7 +122,7 @@ export class Engine {
       return text;
     }
 
-    const loaded = await this.load(resolved);
+    const loaded = await this.host.get(resolved);
     const compiled = await compileConstraint(await llamaRuntime(), constraint);
     const started = performance.now();
     const text = await generateText(loaded, {
@@ -201,7 +197,7 @@ export class Engine {
       );
     }
     if (missing.length > 0) {
-      const loaded = await this.load(resolved);
+      const loaded = await this.host.get(resolved);
       const started = performance.now();
       const vectors = await embedTexts(loaded, missing.map((i) => texts[i]!), mode, ctx.signal);
       const ms = (performance.now() - started) / missing.length;
@@ -227,7 +223,7 @@ export class Engine {
     });
     const missing = params.documents.map((_, i) => i).filter((i) => scores[i] === undefined);
     if (missing.length > 0) {
-      const loaded = await this.load(resolved);
+      const loaded = await this.host.get(resolved);
       const started = performance.now();
       const computed = await scoreDocuments(loaded, params.query, missing.map((i) => params.documents[i]!), params.task, ctx.signal);
       const ms = (performance.now() - started) / missing.length;
