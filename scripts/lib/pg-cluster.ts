@@ -110,6 +110,27 @@ export class PgCluster {
     await this.start();
   }
 
+  /** A hot standby of this cluster (pg_basebackup), streaming from it. */
+  async createStandby(options: Omit<ClusterOptions, "tcp" | "durable">): Promise<PgCluster> {
+    const standby = new PgCluster({ ...options }, this.owner);
+    for (const dir of [options.dataDir, options.socketDir]) {
+      await mkdir(dir, { recursive: true });
+      await chmod(dir, 0o700);
+      if (this.owner) await chown(dir, this.owner.uid, this.owner.gid);
+    }
+    await this.exec("pg_basebackup", ["-D", options.dataDir, "-h", this.options.socketDir, "-p", String(this.options.port), "-U", "postgres", "-R", "--no-sync"]);
+    await appendFile(
+      join(options.dataDir, "postgresql.conf"),
+      `
+# standby
+port = ${options.port}
+unix_socket_directories = '${options.socketDir}'
+hot_standby = on
+`,
+    );
+    return standby;
+  }
+
   connectionConfig(database = "postgres"): pg.ClientConfig {
     return { host: this.options.socketDir, port: this.options.port, user: "postgres", database };
   }

@@ -49,7 +49,7 @@ export class SidecarProcess {
     readonly options: SidecarOptions,
     readonly child: ChildProcess,
   ) {
-    this.endpoint = `tcp://127.0.0.1:${options.port}`;
+    this.endpoint = options.env?.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://127.0.0.1:${options.port}`;
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
   }
 

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { LocalCache } from "../../sidecar/src/cache/local-cache.js";
 import { loadSettings } from "../../sidecar/src/config/settings.js";
 import { writeTestModels } from "../../sidecar/src/models/test-models/index.js";
+import { freePort } from "../../scripts/lib/sidecar-process.js";
 import { DATABASE, TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;
@@ -143,6 +144,31 @@ describe("model identity", () => {
       (await stack.query("SELECT 1 FROM steadytext_models WHERE selector = 'generation:default' AND model_sha256 <> $1", [otherGeneration!.sha256])).length > 0,
     );
     assert.equal(await generate("which model answers"), firstText);
+  });
+});
+
+describe("a hot standby", () => {
+  test("serves cached answers and asks the daemon for the rest, writing nothing itself", async () => {
+    const cached = await stack.query<{ g: string }>("SELECT steadytext_generate_cached('asked on the primary', 8) AS g");
+    const standby = await stack.cluster.createStandby({ dataDir: join(stack.dir, "standby"), socketDir: join(stack.dir, "standby-run"), port: await freePort() });
+    await standby.start();
+    try {
+      await stack.waitFor(async () =>
+        (await standby.query("SELECT 1 FROM steadytext_cache WHERE prompt = 'asked on the primary'", [], DATABASE)).length > 0,
+      );
+      const [hit] = await standby.query<{ g: string; recovery: boolean }>(
+        "SELECT steadytext_generate('asked on the primary', 8) AS g, pg_is_in_recovery() AS recovery", [], DATABASE);
+      assert.equal(hit!.recovery, true);
+      assert.equal(hit!.g, cached[0]!.g);
+      // A miss on the standby is computed by the daemon and mirrored to the primary, from where it replicates.
+      const [miss] = await standby.query<{ g: string }>("SELECT steadytext_generate('asked on the standby', 8) AS g", [], DATABASE);
+      assert.equal(typeof miss!.g, "string");
+      await stack.waitFor(async () =>
+        (await standby.query("SELECT 1 FROM steadytext_cache WHERE prompt = 'asked on the standby'", [], DATABASE)).length > 0,
+      );
+    } finally {
+      await standby.stop("immediate");
+    }
   });
 });
 

@@ -76,6 +76,20 @@ describe("daemon down", () => {
     assert.ok(rows.ms < SLACK_MS * 2, `50 rows took ${rows.ms} ms`);
   });
 
+  test("every kind of call answers NULL, never a made-up value", async () => {
+    const rerank = await session.query("SELECT document, score FROM steadytext_rerank('cats', ARRAY['a cat', 'stocks'])");
+    assert.deepEqual(rerank.rows, [{ document: "a cat", score: null }, { document: "stocks", score: null }]);
+    const batch = await session.query("SELECT idx, embedding FROM steadytext_embed_batch(ARRAY['a', 'b'])");
+    assert.deepEqual(batch.rows, [{ idx: 1, embedding: null }, { idx: 2, embedding: null }]);
+    const structured = await session.query(
+      `SELECT steadytext_generate_json('p', '{"type":"object","properties":{"ok":{"type":"boolean"}}}') AS j,
+              steadytext_generate_regex('p', '[a-z]+') AS r, steadytext_generate_choice('p', ARRAY['x', 'y']) AS c`,
+    );
+    assert.deepEqual(structured.rows, [{ j: null, r: null, c: null }]);
+    const stream = await session.query("SELECT count(*)::int AS n FROM steadytext_generate_stream('p')");
+    assert.equal(stream.rows[0].n, 0);
+  });
+
   test("on_unavailable = 'error' raises connection_failure instead", async () => {
     await session.query("SET steadytext.on_unavailable = 'error'");
     const result = await timed(() => session.query("SELECT steadytext_generate('hello')"));

@@ -175,6 +175,8 @@ export class ModelHost {
         repo: source.repo,
         filename: source.filename,
         destination: resolved.path,
+        // A terminal gets a progress bar; a daemon's log gets a line every 64 MiB.
+        progressBar: process.stderr.isTTY === true,
       }).then((sha256) => this.identities.remember(resolved.path, sha256));
       this.downloads.set(resolved.path, download);
       void download.finally(() => this.downloads.delete(resolved.path)).catch(() => undefined);
