@@ -78,12 +78,14 @@ send_cancel(const char *id)
 static void
 st_client_exit(int code, Datum arg)
 {
+	/* Give a waiting call's cancel a moment to leave; otherwise drop everything at once */
+	if (st_socket != NULL)
+		send_cancel(st_inflight_id);
+	/* send_cancel closes the socket itself if it could not queue the message */
 	if (st_socket != NULL)
 	{
-		/* Give a cancel a moment to leave; otherwise drop everything at once */
 		int			linger = st_inflight_id[0] != '\0' ? 200 : 0;
 
-		send_cancel(st_inflight_id);
 		zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_close(st_socket);
 		st_socket = NULL;
