@@ -53,6 +53,8 @@ interface DatabaseQueue {
   entries: Map<string, Pending>;
   touches: Map<string, number>;
   models: Map<string, { sha256: string; name: string }>;
+  /** What was last published per selector, and when: republished only on change or after a while. */
+  published: Map<string, { sha256: string; at: number }>;
   /** Where pg_steadytext and pgvector live in that database; null when pg_steadytext is not installed. */
   schemas: { ours: string; vector: string } | null | undefined;
   failures: number;
@@ -63,6 +65,7 @@ interface DatabaseQueue {
 const FLUSH_INTERVAL_MS = 50;
 const MAX_QUEUED_ENTRIES = 100_000;
 const HEARTBEAT_INTERVAL_MS = 10_000;
+const REPUBLISH_AFTER_MS = 60_000;
 
 const containsNul = (entry: MirrorEntry): boolean =>
   [entry.prompt, entry.response ?? "", entry.eosString ?? ""].some((t) => t.includes("\u0000")) ||
@@ -93,7 +96,7 @@ export class PgMirror {
     if (!queue) {
       const pool = new pg.Pool({ ...this.base, database: name, max: 2, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: "steadytext-sidecar" });
       pool.on("error", (error) => logger().warn({ database: name, error: error.message }, "mirror connection error"));
-      queue = { pool, entries: new Map(), touches: new Map(), models: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
+      queue = { pool, entries: new Map(), touches: new Map(), models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
       this.databases.set(name, queue);
     }
     return queue;
@@ -133,6 +136,10 @@ export class PgMirror {
   /** Tell SQL which model file a selector means, so it can compute cache keys without the daemon. */
   publishModel(database: string | undefined, selector: string, sha256: string, name: string): void {
     const queue = this.queue(database);
+    const last = queue.published.get(selector);
+    // Republishing now and then repairs a table that was emptied (say, the extension re-created).
+    if (last && last.sha256 === sha256 && Date.now() - last.at < REPUBLISH_AFTER_MS) return;
+    queue.published.set(selector, { sha256, at: Date.now() });
     queue.models.set(selector, { sha256, name });
   }
 

@@ -40,6 +40,8 @@ export class Engine {
   readonly host: ModelHost;
   readonly cache: LocalCache | undefined;
   private readonly mirror: PgMirror | undefined;
+  /** The identity last recorded per selector, so the local cache is written only when it changes. */
+  private readonly recordedIdentities = new Map<string, string>();
 
   constructor(
     readonly settings: Settings,
@@ -65,7 +67,10 @@ export class Engine {
   private async identity(resolved: ResolvedModel, database: string | undefined): Promise<Identity | undefined> {
     const sha256 = await this.host.identityIfPresent(resolved);
     if (sha256 === undefined) return this.cache?.lastKnownIdentity(resolved.selector);
-    this.cache?.rememberIdentity(resolved.selector, sha256, resolved.name);
+    if (this.recordedIdentities.get(resolved.selector) !== sha256) {
+      this.cache?.rememberIdentity(resolved.selector, sha256, resolved.name);
+      this.recordedIdentities.set(resolved.selector, sha256);
+    }
     this.mirror?.publishModel(database, resolved.selector, sha256, resolved.name);
     return { sha256, name: resolved.name };
   }
