@@ -37,7 +37,8 @@ apt_install() {
 }
 
 # --- PostgreSQL: the distribution's default major version -------------------
-apt_install postgresql postgresql-common ca-certificates make gcc libc6-dev
+# g++ and python3: better-sqlite3 compiles itself when no prebuilt binary can be fetched.
+apt_install postgresql postgresql-common ca-certificates make gcc g++ python3 libc6-dev
 PG_MAJOR="${STEADYTEXT_PG_MAJOR:-$(ls /usr/lib/postgresql | sort -V | tail -n 1)}"
 [ -n "$PG_MAJOR" ] || die "no PostgreSQL server found under /usr/lib/postgresql"
 apt_install "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libzmq3-dev "postgresql-$PG_MAJOR-pgtap" pgtap
