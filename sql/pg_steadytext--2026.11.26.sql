@@ -326,14 +326,14 @@ RETURNS TABLE(key text, score double precision) LANGUAGE plpgsql STABLE PARALLEL
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     found_keys text[];
+    found_scores double precision[];
 BEGIN
-    RETURN QUERY SELECT c.cache_key, c.score FROM @extschema@.steadytext_cache c
-                 WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
-    SELECT array_agg(c.cache_key) INTO found_keys FROM @extschema@.steadytext_cache c
-    WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
+    SELECT array_agg(c.cache_key), array_agg(c.score) INTO found_keys, found_scores
+    FROM @extschema@.steadytext_cache c WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
     IF found_keys IS NOT NULL THEN
         PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', to_jsonb(found_keys)));
     END IF;
+    RETURN QUERY SELECT * FROM unnest(found_keys, found_scores);
 END
 $$;
 

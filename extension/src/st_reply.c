@@ -15,10 +15,17 @@
 
 #include "st_reply.h"
 
+/*
+ * Walks a JSON object keeping track of its top-level members: a reply's id,
+ * error and result span (when `reply` is set), and one more string member
+ * by name (`wanted`, e.g. a stream chunk's "token").
+ */
 typedef struct ReplyState
 {
 	JsonLexContext *lex;
 	StReply    *reply;
+	const char *wanted;
+	char	   *wanted_value;
 	int			depth;
 	bool		top_is_object;
 	const char *field;			/* the top-level member being parsed */
@@ -66,7 +73,7 @@ reply_field_start(void *state, char *fname, bool isnull)
 	if (s->depth != 1)
 		return;
 	s->field = fname;
-	if (strcmp(fname, "result") == 0)
+	if (s->reply != NULL && strcmp(fname, "result") == 0)
 	{
 		s->reply->result = s->lex->token_start;
 		s->reply->result_type = s->lex->token_type;
@@ -81,7 +88,7 @@ reply_field_end(void *state, char *fname, bool isnull)
 
 	if (s->depth != 1)
 		return;
-	if (strcmp(fname, "result") == 0)
+	if (s->reply != NULL && strcmp(fname, "result") == 0)
 		s->reply->result_len = (int) (s->lex->prev_token_terminator - s->reply->result);
 	s->field = NULL;
 }
@@ -93,6 +100,15 @@ reply_scalar(void *state, char *token, JsonTokenType tokentype)
 	ReplyState *s = state;
 
 	if (s->depth != 1 || s->field == NULL)
+		return;
+	if (s->wanted != NULL && strcmp(s->field, s->wanted) == 0)
+	{
+		if (tokentype == JSON_TOKEN_STRING)
+			s->wanted_value = token;
+		else
+			s->problem = psprintf("its %s is not a string", s->wanted);
+	}
+	if (s->reply == NULL)
 		return;
 	if (strcmp(s->field, "id") == 0)
 	{
@@ -108,23 +124,18 @@ reply_scalar(void *state, char *token, JsonTokenType tokentype)
 	}
 }
 
-/* Parse a reply; false (with *problem set) when it is not a well-formed reply */
-bool
-st_reply_parse(char *payload, int len, StReply *reply, char **problem)
+/* Walk a JSON object's top-level members into `state`; false (with *problem) if it is not a JSON object */
+static bool
+walk_object(char *json, int len, ReplyState *state, char **problem)
 {
 	JsonLexContext *lex;
 	JsonSemAction sem;
-	ReplyState	state;
 	JsonParseErrorType rc;
 
-	memset(reply, 0, sizeof(*reply));
-	memset(&state, 0, sizeof(state));
 	memset(&sem, 0, sizeof(sem));
-
-	lex = makeJsonLexContextCstringLen(payload, len, GetDatabaseEncoding(), true);
-	state.lex = lex;
-	state.reply = reply;
-	sem.semstate = &state;
+	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
+	state->lex = lex;
+	sem.semstate = state;
 	sem.object_start = reply_object_start;
 	sem.object_end = reply_object_end;
 	sem.array_start = reply_array_start;
@@ -135,19 +146,33 @@ st_reply_parse(char *payload, int len, StReply *reply, char **problem)
 
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
-	{
 		*problem = psprintf("it is not valid JSON: %s", json_errdetail(rc, lex));
-		return false;
-	}
-	if (!state.top_is_object)
+	else if (!state->top_is_object)
 		*problem = "it is not a JSON object";
-	else if (state.problem != NULL)
-		*problem = (char *) state.problem;
-	else if (reply->result == NULL)
-		*problem = "it has no result member";
+	else if (state->problem != NULL)
+		*problem = (char *) state->problem;
 	else
 		return true;
 	return false;
+}
+
+/* Parse a reply; false (with *problem set) when it is not a well-formed reply */
+bool
+st_reply_parse(char *payload, int len, StReply *reply, char **problem)
+{
+	ReplyState	state;
+
+	memset(reply, 0, sizeof(*reply));
+	memset(&state, 0, sizeof(state));
+	state.reply = reply;
+	if (!walk_object(payload, len, &state, problem))
+		return false;
+	if (reply->result == NULL)
+	{
+		*problem = "it has no result member";
+		return false;
+	}
+	return true;
 }
 
 typedef struct FloatState
@@ -307,87 +332,21 @@ st_parse_float_arrays(char *json, int len, float4 ***vectors, int **counts, int 
 	return true;
 }
 
-typedef struct TokenState
-{
-	int			depth;
-	bool		top_is_object;
-	bool		in_token;
-	char	   *token;
-	const char *problem;
-} TokenState;
-
-/* Track object depth while looking for the token member */
-static void
-token_object_start(void *state)
-{
-	TokenState *s = state;
-
-	if (s->depth == 0)
-		s->top_is_object = true;
-	s->depth++;
-}
-
-/* Track object depth while looking for the token member */
-static void
-token_object_end(void *state)
-{
-	((TokenState *) state)->depth--;
-}
-
-/* Note when the top-level "token" member is being parsed */
-static void
-token_field_start(void *state, char *fname, bool isnull)
-{
-	TokenState *s = state;
-
-	s->in_token = (s->depth == 1 && strcmp(fname, "token") == 0);
-}
-
-/* Keep the token when it is a string */
-static void
-token_scalar(void *state, char *token, JsonTokenType tokentype)
-{
-	TokenState *s = state;
-
-	if (!s->in_token || s->depth != 1)
-		return;
-	if (tokentype == JSON_TOKEN_STRING)
-		s->token = token;
-	else
-		s->problem = "its token is not a string";
-	s->in_token = false;
-}
-
 /* Take the "token" string of a stream chunk's result object */
 bool
 st_parse_stream_token(char *json, int len, char **token, char **problem)
 {
-	JsonLexContext *lex;
-	JsonSemAction sem;
-	TokenState	state;
-	JsonParseErrorType rc;
+	ReplyState	state;
 
 	memset(&state, 0, sizeof(state));
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &state;
-	sem.object_start = token_object_start;
-	sem.object_end = token_object_end;
-	sem.object_field_start = token_field_start;
-	sem.scalar = token_scalar;
-	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
-	rc = pg_parse_json(lex, &sem);
-	if (rc != JSON_SUCCESS)
-		*problem = psprintf("it is not valid JSON: %s", json_errdetail(rc, lex));
-	else if (!state.top_is_object)
-		*problem = "its result is not an object";
-	else if (state.problem != NULL)
-		*problem = (char *) state.problem;
-	else if (state.token == NULL)
-		*problem = "its result has no token";
-	else
+	state.wanted = "token";
+	if (!walk_object(json, len, &state, problem))
+		return false;
+	if (state.wanted_value == NULL)
 	{
-		*token = state.token;
-		return true;
+		*problem = "its result has no token";
+		return false;
 	}
-	return false;
+	*token = state.wanted_value;
+	return true;
 }

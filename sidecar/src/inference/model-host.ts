@@ -138,7 +138,7 @@ export class ModelHost {
   /** The identity of a model file without loading it (for publishing to SQL); undefined if it is not on disk. */
   async identityIfPresent(resolved: ResolvedModel): Promise<string | undefined> {
     try {
-      await access(resolved.path);
+      // of() stats the file first: a missing file throws, with no separate existence check.
       return await this.identities.of(resolved.path);
     } catch {
       return undefined;
