@@ -40,7 +40,7 @@ const SHUTDOWN_GRACE_MS = 5000;
 /**
  * How long a reply gets to leave before the socket closes. libzmq can drop a
  * message that is still in the connection's encoder when the socket closes,
- * linger or not; without this, about one "shutdown" reply in seven was lost.
+ * linger or not; without this, about one "shutdown" reply in eight was lost.
  */
 const REPLY_FLUSH_MS = 250;
 const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank"]);
@@ -226,9 +226,11 @@ export class DaemonServer {
   private reply(envelope: Pick<Envelope, "identity" | "delimited">, reply: Reply): void {
     const frames = routerReplyFrames(envelope, encodeReply(reply));
     // zeromq.js allows one send at a time: chain them.
-    this.lastReplyAt = Date.now();
     this.sending = this.sending
-      .then(() => this.router.send(frames))
+      .then(async () => {
+        await this.router.send(frames);
+        this.lastReplyAt = Date.now();
+      })
       .catch((error: unknown) => logger().warn({ error: (error as Error).message }, "reply could not be sent"));
   }
 
