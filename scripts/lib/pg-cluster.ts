@@ -118,7 +118,7 @@ export class PgCluster {
       await chmod(dir, 0o700);
       if (this.owner) await chown(dir, this.owner.uid, this.owner.gid);
     }
-    await this.exec("pg_basebackup", ["-D", options.dataDir, "-h", this.options.socketDir, "-p", String(this.options.port), "-U", "postgres", "-R", "--no-sync"]);
+    await this.exec("pg_basebackup", ["-D", options.dataDir, "-h", this.options.socketDir, "-p", String(this.options.port), "-U", "postgres", "-R", "--no-sync", "--checkpoint=fast"]);
     await appendFile(
       join(options.dataDir, "postgresql.conf"),
       `
