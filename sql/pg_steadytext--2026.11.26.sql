@@ -128,8 +128,10 @@ CREATE FUNCTION @extschema@._steadytext_call_stream(params jsonb)
 RETURNS SETOF text AS 'MODULE_PATHNAME', 'steadytext_call_stream'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
-CREATE FUNCTION @extschema@._steadytext_notify(method text, params jsonb)
-RETURNS void AS 'MODULE_PATHNAME', 'steadytext_notify'
+-- Counts cache hits served in SQL: the daemon gets them in batches, at the
+-- latest when the transaction ends, and writes the counts itself.
+CREATE FUNCTION @extschema@._steadytext_record_hits(keys text[])
+RETURNS void AS 'MODULE_PATHNAME', 'steadytext_record_hits'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@._steadytext_endpoint()
@@ -301,7 +303,7 @@ DECLARE
 BEGIN
     SELECT c.response INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'generate';
     IF v IS NOT NULL THEN
-        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', jsonb_build_array(key)));
+        PERFORM @extschema@._steadytext_record_hits(ARRAY[key]);
     END IF;
     RETURN v;
 END
@@ -315,7 +317,7 @@ DECLARE
 BEGIN
     SELECT c.embedding INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'embed';
     IF v IS NOT NULL THEN
-        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', jsonb_build_array(key)));
+        PERFORM @extschema@._steadytext_record_hits(ARRAY[key]);
     END IF;
     RETURN v;
 END
@@ -331,7 +333,7 @@ BEGIN
     SELECT array_agg(c.cache_key), array_agg(c.score) INTO found_keys, found_scores
     FROM @extschema@.steadytext_cache c WHERE c.cache_key = ANY (keys) AND c.kind = 'rerank';
     IF found_keys IS NOT NULL THEN
-        PERFORM @extschema@._steadytext_notify('cache_touch', jsonb_build_object('keys', to_jsonb(found_keys)));
+        PERFORM @extschema@._steadytext_record_hits(found_keys);
     END IF;
     RETURN QUERY SELECT * FROM unnest(found_keys, found_scores);
 END

@@ -500,22 +500,34 @@ st_client_cancel(const char *id)
 	send_cancel(id);
 }
 
-/* Fire-and-forget a request whose reply nobody waits for */
-void
-st_client_notify(const char *method, const char *params_json)
+/* Connect (if not yet) and learn the database name, so a later st_client_send_quietly needs neither */
+const char *
+st_client_prepare(void)
 {
-	void	   *sock = get_socket();
-	char	   *id = psprintf("%d:" UINT64_FORMAT ":notify", MyProcPid, ++st_request_counter);
-	int			len;
-	char	   *payload = build_request(id, method, params_json, &len);
+	(void) get_socket();
+	return database_json();
+}
 
-	drain(sock);
-	/*
-	 * A fresh backend's connection may still be coming up: wait for it
-	 * briefly, never as long as a real request would. Not connected: the
-	 * notification is lost, which only costs statistics.
-	 */
-	if (!st_daemon_unreachable && !wait_writable(sock, Min(st_connect_timeout_ms, ST_NOTIFY_WAIT_MS)))
-		return;
-	(void) send_frames(sock, payload, len);
+/*
+ * Send a finished request nobody waits for, on the socket st_client_prepare
+ * set up. Never raises an error and never checks for interrupts, so it is
+ * safe at transaction end. A connection still coming up is waited for
+ * briefly; a daemon that is not connected loses the message.
+ */
+bool
+st_client_send_quietly(const char *payload, size_t len)
+{
+	zmq_pollitem_t item;
+
+	if (st_socket == NULL)
+		return false;
+	drain(st_socket);
+	item.socket = st_socket;
+	item.fd = 0;
+	item.events = ZMQ_POLLOUT;
+	item.revents = 0;
+	if (zmq_poll(&item, 1, st_daemon_unreachable ? 0 : Min(st_connect_timeout_ms, ST_NOTIFY_WAIT_MS)) <= 0 ||
+		!(item.revents & ZMQ_POLLOUT))
+		return false;
+	return send_frames(st_socket, payload, len);
 }

@@ -33,7 +33,14 @@ extern void st_client_ack(void);
 /* Ask the daemon to stop working on request `id` (best effort, never blocks) */
 extern void st_client_cancel(const char *id);
 
-/* Fire-and-forget a request whose reply nobody waits for */
-extern void st_client_notify(const char *method, const char *params_json);
+/*
+ * Connect (if not connected yet) and return the request's origin member (the
+ * database name as a JSON string), so st_client_send_quietly later needs no
+ * catalog access.
+ */
+extern const char *st_client_prepare(void);
+
+/* Send a whole request nobody waits for; never raises an error (usable at transaction end) */
+extern bool st_client_send_quietly(const char *payload, size_t len);
 
 #endif							/* ST_CLIENT_H */

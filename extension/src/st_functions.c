@@ -23,6 +23,7 @@
 
 #include "st_client.h"
 #include "st_guc.h"
+#include "st_hits.h"
 #include "st_reply.h"
 
 #define ST_STREAM_END "##STREAM_END##"
@@ -31,7 +32,7 @@ PG_FUNCTION_INFO_V1(steadytext_call);
 PG_FUNCTION_INFO_V1(steadytext_call_vector);
 PG_FUNCTION_INFO_V1(steadytext_call_vectors);
 PG_FUNCTION_INFO_V1(steadytext_call_stream);
-PG_FUNCTION_INFO_V1(steadytext_notify);
+PG_FUNCTION_INFO_V1(steadytext_record_hits);
 PG_FUNCTION_INFO_V1(steadytext_endpoint);
 
 /* No answer: NULL, or an error if the session asked for one */
@@ -281,13 +282,24 @@ steadytext_call_stream(PG_FUNCTION_ARGS)
 }
 
 /*
- * _steadytext_notify(method text, params jsonb) returns void
- *		Send a request nobody waits for (cache hit counts).
+ * _steadytext_record_hits(keys text[]) returns void
+ *		Count cache hits served in SQL; sent to the daemon in batches.
  */
 Datum
-steadytext_notify(PG_FUNCTION_ARGS)
+steadytext_record_hits(PG_FUNCTION_ARGS)
 {
-	st_client_notify(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)));
+	ArrayType  *keys = PG_GETARG_ARRAYTYPE_P(0);
+	Datum	   *values;
+	bool	   *nulls;
+	int			count;
+	int			i;
+
+	if (ARR_ELEMTYPE(keys) != TEXTOID)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("cache keys must be text")));
+	deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &count);
+	for (i = 0; i < count; i++)
+		if (!nulls[i])
+			st_hits_record(TextDatumGetCString(values[i]));
 	PG_RETURN_VOID();
 }
 

@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { LocalCache } from "../../sidecar/src/cache/local-cache.js";
 import { loadSettings } from "../../sidecar/src/config/settings.js";
 import { writeTestModels } from "../../sidecar/src/models/test-models/index.js";
+import type { StatusResult } from "../../sidecar/src/protocol/index.js";
 import { freePort } from "../../scripts/lib/sidecar-process.js";
 import { DATABASE, TestStack } from "../harness/test-stack.js";
 
@@ -95,6 +96,31 @@ describe("cache behaviour", () => {
     await stack.waitFor(async () => ((await cachedRow("read only hit"))?.access_count ?? 0) > before.access_count);
     const [stats] = await stack.query<{ cache_hit_rate: number }>("SELECT cache_hit_rate FROM steadytext_cache_stats()");
     assert.ok(stats!.cache_hit_rate > 0);
+  });
+
+  test("hits in one statement reach the daemon in a few batches, and every hit is counted, committed or not", async () => {
+    await generate("bulk hit");
+    const before = await stack.waitFor(() => cachedRow("bulk hit"));
+    const requests = async () => {
+      const client = stack.sidecar!.client(2000);
+      try {
+        return (await client.request<StatusResult>("status")).requests;
+      } finally {
+        await client.close();
+      }
+    };
+    const requestsBefore = await requests();
+    // substr keeps the planner from folding the call into one constant.
+    const bulk = "SELECT count(DISTINCT steadytext_generate(substr('bulk hit' || g, 1, 8), 16)) AS n FROM generate_series(1, 1000) g";
+    const session = await stack.connect();
+    assert.equal((await session.query(bulk)).rows[0].n, "1");
+    await session.query("BEGIN");
+    await session.query(bulk);
+    await session.query("ROLLBACK");
+    await stack.waitFor(async () => (await cachedRow("bulk hit"))?.access_count === before.access_count + 2000);
+    // 2000 hits: four batches of at most 256 keys per statement, and our own status requests.
+    const messages = (await requests()) - requestsBefore;
+    assert.ok(messages <= 10, `${messages} messages for 2000 hits`);
   });
 
   test("frecency eviction keeps the frequently used entries", async () => {

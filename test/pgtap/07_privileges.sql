@@ -2,7 +2,7 @@
 -- can run the functions on this allow-list and nothing else; admin
 -- functions need steadytext_admin; the cache is read only by key.
 BEGIN;
-SELECT plan(17);
+SELECT plan(21);
 
 CREATE ROLE st_plain_user NOLOGIN;
 CREATE ROLE st_admin_user NOLOGIN IN ROLE steadytext_admin;
@@ -19,7 +19,7 @@ SELECT is(
     '_steadytext_call', '_steadytext_call_stream', '_steadytext_call_vector', '_steadytext_call_vectors',
     '_steadytext_check_prompt', '_steadytext_choices_text', '_steadytext_chunks', '_steadytext_embed', '_steadytext_embed_key',
     '_steadytext_endpoint', '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key', '_steadytext_generation_request',
-    '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_model_selector', '_steadytext_notify', '_steadytext_rerank_key',
+    '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_model_selector', '_steadytext_record_hits', '_steadytext_rerank_key',
     '_steadytext_seed',
     'st_cache_stats', 'st_config_get', 'st_daemon_status', 'st_embed', 'st_embed_batch', 'st_embed_cached',
     'st_generate', 'st_generate_cached', 'st_generate_choice', 'st_generate_json', 'st_generate_regex', 'st_generate_stream',
@@ -48,6 +48,11 @@ SET LOCAL ROLE st_plain_user;
 SELECT isnt(steadytext_generate('privileges probe', 8), NULL, 'a plain user gets the cached answer');
 SELECT throws_ok($$SELECT count(*) FROM steadytext_cache$$, '42501', NULL, 'but cannot read the cache');
 SELECT throws_ok($$SELECT _steadytext_call('shutdown', '{}')$$, '42501', 'permission denied to stop the steadytext daemon', 'nor shut the daemon down through the transport');
+-- Hit counting takes cache keys and nothing else: no JSON can be smuggled into the message.
+SELECT throws_ok($$SELECT _steadytext_record_hits(ARRAY['not a key'])$$, '22023', 'invalid steadytext cache key', 'hit counting rejects what is not a cache key');
+SELECT throws_ok($$SELECT _steadytext_record_hits(ARRAY[repeat('a', 63) || '"'])$$, '22023', 'invalid steadytext cache key', 'including a quote that would end the JSON string');
+SELECT throws_ok($$SELECT _steadytext_record_hits(ARRAY[repeat('a', 64) || 'a'])$$, '22023', 'invalid steadytext cache key', 'and keys that are too long');
+SELECT lives_ok($$SELECT _steadytext_record_hits(NULL), _steadytext_record_hits('{}'), _steadytext_record_hits(ARRAY[NULL]::text[])$$, 'NULL, empty and NULL keys count nothing');
 RESET ROLE;
 
 -- Installing the extension grants nothing on a user's own tables.
