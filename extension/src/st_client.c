@@ -517,15 +517,11 @@ st_client_prepare(void)
 bool
 st_client_send_quietly(const char *payload, size_t len)
 {
-	zmq_pollitem_t item;
+	zmq_pollitem_t item = {st_socket, 0, ZMQ_POLLOUT, 0};
 
 	if (st_socket == NULL)
 		return false;
 	drain(st_socket);
-	item.socket = st_socket;
-	item.fd = 0;
-	item.events = ZMQ_POLLOUT;
-	item.revents = 0;
 	if (zmq_poll(&item, 1, st_daemon_unreachable ? 0 : Min(st_connect_timeout_ms, ST_NOTIFY_WAIT_MS)) <= 0 ||
 		!(item.revents & ZMQ_POLLOUT))
 		return false;
