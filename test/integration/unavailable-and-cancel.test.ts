@@ -121,6 +121,16 @@ describe("slow daemon and cancellation", () => {
   });
   after(() => stack.stop());
 
+  /** Run `sql` in a session of its own and, once it waits on the daemon, signal that backend from another. */
+  async function signalWhileWaiting(signal: "pg_cancel_backend" | "pg_terminate_backend", sql: string) {
+    const session = await stack.connect();
+    const { rows } = await session.query("SELECT pg_backend_pid() AS pid");
+    const waiting = timed(() => session.query(sql));
+    await new Promise((r) => setTimeout(r, 300));
+    await stack.query(`SELECT ${signal}($1)`, [rows[0].pid]);
+    return waiting;
+  }
+
   test("statement_timeout cancels a waiting call promptly, and the daemon drops the request", async () => {
     await expectOneCancellation(stack, async () => {
       const busy = await occupyDaemon(stack, 2);
@@ -136,12 +146,7 @@ describe("slow daemon and cancellation", () => {
   test("pg_cancel_backend interrupts a waiting call", async () => {
     await expectOneCancellation(stack, async () => {
       const busy = await occupyDaemon(stack, 2);
-      const session = await stack.connect();
-      const { rows } = await session.query("SELECT pg_backend_pid() AS pid");
-      const waiting = timed(() => session.query("SELECT steadytext_generate('cancel me too', 100, false)"));
-      await new Promise((r) => setTimeout(r, 300));
-      await stack.query("SELECT pg_cancel_backend($1)", [rows[0].pid]);
-      const result = await waiting;
+      const result = await signalWhileWaiting("pg_cancel_backend", "SELECT steadytext_generate('cancel me too', 100, false)");
       assert.equal(result.error?.code, "57014");
       assert.ok(result.ms < 300 + SLACK_MS, `cancelled after ${result.ms} ms`);
       await Promise.all(busy);
@@ -152,12 +157,7 @@ describe("slow daemon and cancellation", () => {
     // The cancel sent as the backend exits means the 1500-token generation never runs.
     await expectOneCancellation(stack, async () => {
       const busy = await occupyDaemon(stack, 2);
-      const session = await stack.connect();
-      const { rows } = await session.query("SELECT pg_backend_pid() AS pid");
-      const waiting = timed(() => session.query("SELECT steadytext_generate('terminate me', 1500, false)"));
-      await new Promise((r) => setTimeout(r, 300));
-      await stack.query("SELECT pg_terminate_backend($1)", [rows[0].pid]);
-      const result = await waiting;
+      const result = await signalWhileWaiting("pg_terminate_backend", "SELECT steadytext_generate('terminate me', 1500, false)");
       assert.ok(result.error, "the session should have been terminated");
       assert.ok(result.ms < 300 + SLACK_MS, `terminated after ${result.ms} ms`);
       await Promise.all(busy);
