@@ -1079,6 +1079,1059 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Async queue: requests the sidecar's worker answers later
+-- ---------------------------------------------------------------------------
+
+-- Tables that embed themselves (steadytext_auto_embed). Each pipeline knows
+-- how to find a row (its key columns) and what text to embed (a column or a
+-- template over several).
+CREATE TABLE @extschema@.steadytext_auto_embed_pipelines (
+    id serial PRIMARY KEY,
+    source regclass NOT NULL,
+    text_column name,
+    vector_column name NOT NULL,
+    template text,
+    key_columns name[] NOT NULL,
+    seed integer NOT NULL DEFAULT 42 CHECK (seed >= 0),
+    model text,
+    batch_size integer NOT NULL DEFAULT 64 CHECK (batch_size BETWEEN 1 AND 1000),
+    priority integer NOT NULL DEFAULT 3 CHECK (priority BETWEEN 1 AND 10),
+    max_retries integer NOT NULL DEFAULT 3 CHECK (max_retries BETWEEN 0 AND 100),
+    rows_embedded bigint NOT NULL DEFAULT 0,
+    last_embedded_at timestamptz,
+    -- Throughput: rows written in the current one-minute window, and the rate of the last full one.
+    rate_window_start timestamptz,
+    rate_window_rows bigint NOT NULL DEFAULT 0,
+    rows_per_second double precision,
+    last_error text,
+    last_error_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    created_by text NOT NULL DEFAULT session_user,
+    UNIQUE (source, vector_column)
+);
+COMMENT ON TABLE @extschema@.steadytext_auto_embed_pipelines IS
+    'Tables kept embedded by steadytext_auto_embed(); see steadytext_auto_embed_status.';
+
+-- The original's columns, plus what a worker that may crash needs: a lease
+-- (locked_by, locked_until), the time of the next attempt, and for pipeline
+-- items the pipeline and the row's key instead of a prompt.
+CREATE TABLE @extschema@.steadytext_queue (
+    id bigserial PRIMARY KEY,
+    request_id uuid NOT NULL DEFAULT gen_random_uuid() UNIQUE,
+    request_type text NOT NULL CHECK (request_type IN ('generate', 'embed', 'rerank', 'auto_embed')),
+    prompt text,
+    params jsonb NOT NULL DEFAULT '{}',
+    status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'processing', 'completed', 'failed', 'cancelled')),
+    priority integer NOT NULL DEFAULT 5 CHECK (priority BETWEEN 1 AND 10),
+    user_id text DEFAULT session_user,
+    session_id text,
+    result text,
+    results text[],
+    embedding vector(1024),
+    embeddings vector(1024)[],
+    error text,
+    retry_count integer NOT NULL DEFAULT 0,
+    max_retries integer NOT NULL DEFAULT 3 CHECK (max_retries BETWEEN 0 AND 100),
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at timestamptz,
+    completed_at timestamptz,
+    processing_time_ms integer,
+    daemon_endpoint text,
+    pipeline_id integer REFERENCES @extschema@.steadytext_auto_embed_pipelines ON DELETE CASCADE,
+    source_key jsonb,
+    next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
+    locked_by text,
+    locked_until timestamptz,
+    CHECK ((request_type = 'auto_embed') = (pipeline_id IS NOT NULL AND source_key IS NOT NULL))
+);
+CREATE INDEX steadytext_queue_claim_idx ON @extschema@.steadytext_queue (priority DESC, id) WHERE status = 'pending';
+CREATE INDEX steadytext_queue_lease_idx ON @extschema@.steadytext_queue (locked_until) WHERE status = 'processing';
+CREATE INDEX steadytext_queue_source_idx ON @extschema@.steadytext_queue (pipeline_id, source_key) WHERE pipeline_id IS NOT NULL;
+-- One pending item per row: a row updated ten times before the worker gets to it is embedded once.
+CREATE UNIQUE INDEX steadytext_queue_pending_row_idx ON @extschema@.steadytext_queue (pipeline_id, source_key)
+    WHERE status = 'pending' AND pipeline_id IS NOT NULL;
+COMMENT ON TABLE @extschema@.steadytext_queue IS
+    'Async requests and auto-embedding work, claimed by sidecar workers with FOR UPDATE SKIP LOCKED and a lease.';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_auto_embed_pipelines', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_auto_embed_pipelines_id_seq', '');
+
+-- Wakes the workers: they LISTEN instead of polling. One notification per
+-- statement (PostgreSQL folds equal ones within a transaction).
+CREATE FUNCTION @extschema@._steadytext_queue_wake()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.pg_notify('steadytext_queue', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER steadytext_queue_wake AFTER INSERT ON @extschema@.steadytext_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._steadytext_queue_wake();
+
+-- Enqueue one request (callers are the SECURITY DEFINER functions below).
+CREATE FUNCTION @extschema@._steadytext_enqueue(p_type text, p_prompt text, p_params jsonb, p_priority integer)
+RETURNS uuid LANGUAGE sql VOLATILE AS $$
+    INSERT INTO @extschema@.steadytext_queue (request_type, prompt, params, priority, user_id, session_id)
+    VALUES (p_type, p_prompt, p_params, p_priority, session_user, pg_catalog.pg_backend_pid()::text)
+    RETURNING request_id
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_check_priority(priority integer)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF priority IS NULL OR priority NOT BETWEEN 1 AND 10 THEN
+        RAISE EXCEPTION 'priority must be between 1 and 10';
+    END IF;
+END
+$$;
+
+-- The checks of the original's async functions, then the synchronous path's own.
+CREATE FUNCTION @extschema@._steadytext_generate_async_params(
+    prompt text, max_tokens integer, use_cache boolean, seed integer, eos_string text,
+    model text, model_repo text, model_filename text, size text, unsafe_mode boolean)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF prompt IS NULL OR pg_catalog.btrim(prompt, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Prompt cannot be empty';
+    END IF;
+    IF max_tokens IS NOT NULL AND (max_tokens < 1 OR max_tokens > 4096) THEN
+        RAISE EXCEPTION 'max_tokens must be between 1 and 4096';
+    END IF;
+    RETURN (@extschema@._steadytext_generation_request(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                                       model_filename, size, unsafe_mode, 'none', '')).params;
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_embed_async_params(
+    text_input text, use_cache boolean, seed integer, model text, unsafe_mode boolean)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+BEGIN
+    IF text_input IS NULL OR pg_catalog.btrim(text_input, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Text cannot be empty';
+    END IF;
+    IF v_seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+    PERFORM @extschema@._steadytext_model_selector('embedding', model, NULL, NULL, NULL, unsafe_mode);
+    RETURN jsonb_build_object('text_input', text_input, 'seed', v_seed, 'model', model, 'mode', 'query',
+                              'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true));
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_rerank_async_params(
+    query text, documents text[], task text, return_scores boolean, seed integer)
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_seed integer := @extschema@._steadytext_seed(seed);
+BEGIN
+    IF query IS NULL OR pg_catalog.btrim(query, E' \t\n\r\f\v') = '' THEN
+        RAISE EXCEPTION 'Query cannot be empty';
+    END IF;
+    IF documents IS NULL OR cardinality(documents) = 0 THEN
+        RAISE EXCEPTION 'Documents cannot be empty';
+    END IF;
+    IF array_position(documents, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'Documents cannot contain null elements';
+    END IF;
+    IF v_seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+    RETURN jsonb_build_object('query', query, 'documents', to_jsonb(documents),
+                              'task', coalesce(task, 'Given a web search query, retrieve relevant passages that answer the query'),
+                              'return_scores', coalesce(return_scores, true), 'seed', v_seed);
+END
+$$;
+
+CREATE FUNCTION @extschema@._steadytext_check_batch(items anyarray, what text)
+RETURNS void LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF items IS NULL OR cardinality(items) = 0 THEN
+        RAISE EXCEPTION '% cannot be empty', what;
+    END IF;
+    IF cardinality(items) > 100 THEN
+        RAISE EXCEPTION 'Batch size exceeds maximum limit' USING DETAIL = format('%s items; at most 100 per call.', cardinality(items));
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_generate_async(
+    prompt text,
+    max_tokens integer DEFAULT 512,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    eos_string text DEFAULT '[EOS]',
+    model text DEFAULT NULL,
+    model_repo text DEFAULT NULL,
+    model_filename text DEFAULT NULL,
+    size text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false,
+    priority integer DEFAULT 5)
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    RETURN @extschema@._steadytext_enqueue('generate', prompt,
+        @extschema@._steadytext_generate_async_params(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                                      model_filename, size, unsafe_mode), priority);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_generate_async(text, integer, boolean, integer, text, text, text, text, text, boolean, integer) IS
+    'Queues a generation; the result (steadytext_get_async_result) equals steadytext_generate with the same arguments.';
+
+CREATE FUNCTION @extschema@.steadytext_generate_batch_async(
+    prompts text[],
+    max_tokens integer DEFAULT 512,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    eos_string text DEFAULT '[EOS]',
+    model text DEFAULT NULL,
+    priority integer DEFAULT 5)
+RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_params jsonb[];
+    v_ids uuid[] := '{}';
+    i integer;
+BEGIN
+    PERFORM @extschema@._steadytext_check_batch(prompts, 'Prompts');
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    -- Everything is checked before anything is queued: a bad element queues nothing.
+    FOR i IN 1 .. cardinality(prompts) LOOP
+        v_params[i] := @extschema@._steadytext_generate_async_params(prompts[i], max_tokens, use_cache, seed, eos_string,
+                                                                     model, NULL, NULL, NULL, false);
+    END LOOP;
+    FOR i IN 1 .. cardinality(prompts) LOOP
+        v_ids := v_ids || @extschema@._steadytext_enqueue('generate', prompts[i], v_params[i], priority);
+    END LOOP;
+    RETURN v_ids;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_embed_async(
+    text_input text,
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false,
+    priority integer DEFAULT 5)
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    RETURN @extschema@._steadytext_enqueue('embed', text_input,
+        @extschema@._steadytext_embed_async_params(text_input, use_cache, seed, model, unsafe_mode), priority);
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_embed_batch_async(
+    texts text[],
+    use_cache boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false,
+    priority integer DEFAULT 5)
+RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_params jsonb[];
+    v_ids uuid[] := '{}';
+    i integer;
+BEGIN
+    PERFORM @extschema@._steadytext_check_batch(texts, 'Texts');
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    FOR i IN 1 .. cardinality(texts) LOOP
+        v_params[i] := @extschema@._steadytext_embed_async_params(texts[i], use_cache, seed, model, unsafe_mode);
+    END LOOP;
+    FOR i IN 1 .. cardinality(texts) LOOP
+        v_ids := v_ids || @extschema@._steadytext_enqueue('embed', texts[i], v_params[i], priority);
+    END LOOP;
+    RETURN v_ids;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_rerank_async(
+    query text,
+    documents text[],
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    return_scores boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    priority integer DEFAULT 5)
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    RETURN @extschema@._steadytext_enqueue('rerank', query,
+        @extschema@._steadytext_rerank_async_params(query, documents, task, return_scores, seed), priority);
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_rerank_batch_async(
+    queries text[],
+    documents text[],
+    task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
+    return_scores boolean DEFAULT true,
+    seed integer DEFAULT 42,
+    priority integer DEFAULT 5)
+RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_params jsonb[];
+    v_ids uuid[] := '{}';
+    i integer;
+BEGIN
+    PERFORM @extschema@._steadytext_check_batch(queries, 'Queries');
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    FOR i IN 1 .. cardinality(queries) LOOP
+        v_params[i] := @extschema@._steadytext_rerank_async_params(queries[i], documents, task, return_scores, seed);
+    END LOOP;
+    FOR i IN 1 .. cardinality(queries) LOOP
+        v_ids := v_ids || @extschema@._steadytext_enqueue('rerank', queries[i], v_params[i], priority);
+    END LOOP;
+    RETURN v_ids;
+END
+$$;
+
+-- Request ids are random UUIDs: knowing one is what entitles a caller to its
+-- status and result (the queue table itself is not readable by PUBLIC).
+CREATE FUNCTION @extschema@.steadytext_check_async(request_id uuid)
+RETURNS TABLE(status text, result text, results text[], embedding @extschema@.vector, embeddings @extschema@.vector[], error text,
+              created_at timestamptz, completed_at timestamptz, processing_time_ms integer, request_type text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF request_id IS NULL THEN
+        RAISE EXCEPTION 'Request ID cannot be null';
+    END IF;
+    RETURN QUERY SELECT q.status, q.result, q.results, q.embedding::@extschema@.vector, q.embeddings::@extschema@.vector[],
+                        q.error, q.created_at, q.completed_at, q.processing_time_ms, q.request_type
+                 FROM @extschema@.steadytext_queue q
+                 WHERE q.request_id = steadytext_check_async.request_id AND q.pipeline_id IS NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Request % not found', request_id USING ERRCODE = 'P0002';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_check_async_batch(request_ids uuid[])
+RETURNS TABLE(request_id uuid, status text, result text, error text, completed_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF request_ids IS NULL OR cardinality(request_ids) = 0 THEN
+        RAISE EXCEPTION 'Request IDs cannot be empty';
+    END IF;
+    IF cardinality(request_ids) > 100 THEN
+        RAISE EXCEPTION 'Batch size exceeds maximum limit' USING DETAIL = format('%s ids; at most 100 per call.', cardinality(request_ids));
+    END IF;
+    -- In the order asked; an unknown id is a row with status 'not_found'.
+    RETURN QUERY SELECT r.id, coalesce(q.status, 'not_found'), q.result, q.error, q.completed_at
+                 FROM unnest(request_ids) WITH ORDINALITY AS r(id, i)
+                 LEFT JOIN @extschema@.steadytext_queue q ON q.request_id = r.id AND q.pipeline_id IS NULL
+                 ORDER BY r.i;
+END
+$$;
+
+-- The answer to a finished request as text: the generated text, the
+-- embedding in pgvector's text form, or the ranking as JSON.
+CREATE FUNCTION @extschema@._steadytext_async_answer(q @extschema@.steadytext_queue)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE q.request_type WHEN 'embed' THEN q.embedding::text ELSE q.result END
+$$;
+
+-- Waits for the daemon's word that the request finished (it LISTENs for
+-- completions, whichever sidecar did the work), so nothing polls. Without a
+-- daemon to ask, it looks again every half second until the timeout.
+CREATE FUNCTION @extschema@.steadytext_get_async_result(request_id uuid, timeout_seconds integer DEFAULT 30)
+RETURNS text LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_item @extschema@.steadytext_queue;
+    v_deadline timestamptz;
+    v_remaining_ms integer;
+    v_timeout_setting text;
+    v_waited jsonb;
+BEGIN
+    IF request_id IS NULL THEN
+        RAISE EXCEPTION 'Request ID cannot be null';
+    END IF;
+    IF timeout_seconds IS NULL OR timeout_seconds < 1 OR timeout_seconds > 3600 THEN
+        RAISE EXCEPTION 'timeout_seconds must be between 1 and 3600';
+    END IF;
+    v_deadline := clock_timestamp() + make_interval(secs => timeout_seconds);
+    LOOP
+        SELECT * INTO v_item FROM @extschema@.steadytext_queue q
+        WHERE q.request_id = steadytext_get_async_result.request_id AND q.pipeline_id IS NULL;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'Request % not found', request_id USING ERRCODE = 'P0002';
+        END IF;
+        CASE v_item.status
+            WHEN 'completed' THEN RETURN @extschema@._steadytext_async_answer(v_item);
+            WHEN 'failed' THEN RAISE EXCEPTION 'Request failed: %', v_item.error;
+            WHEN 'cancelled' THEN RAISE EXCEPTION 'Request was cancelled';
+            ELSE NULL;
+        END CASE;
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'steadytext_get_async_result cannot wait inside a % transaction', upper(current_setting('transaction_isolation'))
+                USING HINT = 'Its snapshot would never show the result: wait in a READ COMMITTED transaction, or poll with steadytext_check_async.';
+        END IF;
+        v_remaining_ms := ceil(extract(epoch FROM v_deadline - clock_timestamp()) * 1000)::integer;
+        IF v_remaining_ms <= 0 THEN
+            RAISE EXCEPTION 'Timeout waiting for async result (% seconds)', timeout_seconds;
+        END IF;
+        PERFORM @extschema@._steadytext_endpoint();  -- loads the library, which defines the setting
+        v_timeout_setting := current_setting('steadytext.request_timeout_ms');
+        PERFORM set_config('steadytext.request_timeout_ms', (v_remaining_ms + 2000)::text, true);
+        v_waited := @extschema@._steadytext_call('queue_wait',
+            jsonb_build_object('request_id', request_id, 'timeout_ms', v_remaining_ms));
+        PERFORM set_config('steadytext.request_timeout_ms', v_timeout_setting, true);
+        IF v_waited IS NULL THEN
+            PERFORM pg_sleep(least(0.5, v_remaining_ms / 1000.0));
+        END IF;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_cancel_async(request_id uuid)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_found boolean;
+BEGIN
+    IF request_id IS NULL THEN
+        RAISE EXCEPTION 'Request ID cannot be null';
+    END IF;
+    -- A request being worked on is cancelled too: the worker's result is then discarded.
+    UPDATE @extschema@.steadytext_queue q SET status = 'cancelled', completed_at = clock_timestamp(), locked_by = NULL, locked_until = NULL
+    WHERE q.request_id = steadytext_cancel_async.request_id AND q.pipeline_id IS NULL AND q.status IN ('pending', 'processing');
+    v_found := FOUND;
+    IF v_found THEN
+        PERFORM pg_catalog.pg_notify('steadytext_queue_done', request_id::text);
+    END IF;
+    RETURN v_found;
+END
+$$;
+
+-- ---------------------------------------------------------------------------
+-- Auto-embedding: tables that embed themselves through the queue
+-- ---------------------------------------------------------------------------
+
+-- The text a pipeline embeds, as a SQL expression over the row alias `r`:
+-- the text column, or the template with each {column} replaced. Only quoted
+-- identifiers and quoted literals go in; NULL when every column is NULL.
+CREATE FUNCTION @extschema@._steadytext_pipeline_text_sql(p @extschema@.steadytext_auto_embed_pipelines, r text)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_parts text[] := '{}';
+    v_columns text[] := '{}';
+    v_rest text := p.template;
+    v_match text[];
+BEGIN
+    IF p.template IS NULL THEN
+        RETURN format('%s.%I::text', r, p.text_column);
+    END IF;
+    LOOP
+        v_match := regexp_match(v_rest, '^(.*?)\{([^{}]+)\}(.*)$', 's');
+        EXIT WHEN v_match IS NULL;
+        IF v_match[1] <> '' THEN
+            v_parts := v_parts || quote_literal(v_match[1]);
+        END IF;
+        v_parts := v_parts || format('coalesce(%s.%I::text, '''')', r, v_match[2]);
+        v_columns := v_columns || format('%s.%I IS NULL', r, v_match[2]);
+        v_rest := v_match[3];
+    END LOOP;
+    IF v_rest <> '' THEN
+        v_parts := v_parts || quote_literal(v_rest);
+    END IF;
+    RETURN format('(CASE WHEN %s THEN NULL ELSE %s END)', array_to_string(v_columns, ' AND '), array_to_string(v_parts, ' || '));
+END
+$$;
+
+-- The columns a pipeline's text reads.
+CREATE FUNCTION @extschema@._steadytext_pipeline_columns(template text, text_column name)
+RETURNS name[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN template IS NULL THEN ARRAY[text_column]
+                ELSE ARRAY(SELECT DISTINCT m[1]::name FROM regexp_matches(template, '\{([^{}]+)\}', 'g') AS m) END
+$$;
+
+-- SQL that matches the pipeline's row alias `r` to a queue item's key (jsonb array `k`).
+CREATE FUNCTION @extschema@._steadytext_pipeline_key_match(p @extschema@.steadytext_auto_embed_pipelines, r text, k text)
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT string_agg(format('%s.%I = (%s ->> %s)::%s', r, c.name, k, c.i - 1,
+                             format_type(a.atttypid, a.atttypmod)), ' AND ' ORDER BY c.i)
+    FROM unnest(p.key_columns) WITH ORDINALITY AS c(name, i)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = p.source AND a.attname = c.name
+$$;
+
+-- The per-pipeline trigger function: computes the row's text, takes the
+-- vector from the cache when it is there, and otherwise clears it and queues
+-- the row. Generated from the pipeline's checked column names (quoted), so
+-- it runs as fast as hand-written plpgsql.
+CREATE FUNCTION @extschema@._steadytext_pipeline_trigger_sql(p @extschema@.steadytext_auto_embed_pipelines)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_key text;
+BEGIN
+    SELECT format('jsonb_build_array(%s)', string_agg(format('NEW.%I', c), ', ' ORDER BY i)) INTO v_key
+    FROM unnest(p.key_columns) WITH ORDINALITY AS t(c, i);
+    RETURN format($body$
+CREATE FUNCTION @extschema@.%I() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+    v_text text;
+    v_vector @extschema@.vector;
+BEGIN
+    -- A vector the statement sets itself is kept.
+    IF NEW.%2$I IS NOT NULL AND (TG_OP = 'INSERT' OR OLD.%2$I IS NULL OR NOT NEW.%2$I OPERATOR(@extschema@.=) OLD.%2$I) THEN
+        RETURN NEW;
+    END IF;
+    v_text := %3$s;
+    IF v_text IS NULL OR btrim(v_text, E' \t\n\r\f\v') = '' THEN
+        NEW.%2$I := NULL;
+        RETURN NEW;
+    END IF;
+    v_vector := @extschema@._steadytext_cached_embedding(@extschema@._steadytext_embed_key(%4$L, v_text, %5$s, 'query'));
+    NEW.%2$I := v_vector;
+    IF v_vector IS NULL THEN
+        INSERT INTO @extschema@.steadytext_queue (request_type, pipeline_id, source_key, priority, max_retries)
+        VALUES ('auto_embed', %6$s, %7$s, %8$s, %9$s)
+        ON CONFLICT (pipeline_id, source_key) WHERE status = 'pending' AND pipeline_id IS NOT NULL DO NOTHING;
+    END IF;
+    RETURN NEW;
+END
+$fn$
+$body$,
+        '_steadytext_auto_embed_' || p.id, p.vector_column, @extschema@._steadytext_pipeline_text_sql(p, 'NEW'),
+        @extschema@._steadytext_model_selector('embedding', p.model, NULL, NULL, NULL, false), p.seed,
+        p.id, v_key, p.priority, p.max_retries);
+END
+$$;
+
+-- A deleted or truncated row takes its queue items with it.
+CREATE FUNCTION @extschema@._steadytext_auto_embed_forget()
+RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p @extschema@.steadytext_auto_embed_pipelines;
+BEGIN
+    SELECT * INTO p FROM @extschema@.steadytext_auto_embed_pipelines x
+    WHERE x.source = TG_RELID AND x.vector_column = TG_ARGV[0];
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM @extschema@.steadytext_queue q WHERE q.pipeline_id = p.id;
+    ELSE
+        DELETE FROM @extschema@.steadytext_queue q
+        WHERE q.pipeline_id = p.id
+          AND q.source_key IN (SELECT (SELECT jsonb_agg(to_jsonb(g) -> c ORDER BY i)
+                                       FROM unnest(p.key_columns) WITH ORDINALITY AS k(c, i))
+                               FROM steadytext_gone g);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Who may set up or remove a pipeline: the table's owner (or a member of
+-- the owning role). session_user, since SECURITY DEFINER hides the caller.
+CREATE FUNCTION @extschema@._steadytext_check_table_owner(source regclass)
+RETURNS void LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT pg_catalog.pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = source), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', source USING ERRCODE = '42501';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_auto_embed(
+    source regclass,
+    text_column name,
+    vector_column name DEFAULT 'embedding',
+    template text DEFAULT NULL,
+    create_index boolean DEFAULT true,
+    backfill boolean DEFAULT true,
+    batch_size integer DEFAULT 64,
+    priority integer DEFAULT 3,
+    seed integer DEFAULT 42,
+    model text DEFAULT NULL,
+    max_retries integer DEFAULT 3)
+RETURNS bigint LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p @extschema@.steadytext_auto_embed_pipelines;
+    v_kind "char";
+    v_keys name[];
+    v_missing text;
+    v_type oid;
+    v_typmod integer;
+    v_queued bigint := 0;
+    v_text text;
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source cannot be null';
+    END IF;
+    IF vector_column IS NULL OR vector_column = '' THEN
+        RAISE EXCEPTION 'vector_column cannot be null or empty';
+    END IF;
+    IF text_column IS NULL AND template IS NULL THEN
+        RAISE EXCEPTION 'text_column or template is required';
+    END IF;
+    IF template IS NOT NULL AND template !~ '\{[^{}]+\}' THEN
+        RAISE EXCEPTION 'template must name at least one column as {column}';
+    END IF;
+    IF batch_size IS NULL OR batch_size NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'batch_size must be between 1 and 1000';
+    END IF;
+    PERFORM @extschema@._steadytext_check_priority(priority);
+    IF seed IS NULL OR seed < 0 THEN
+        RAISE EXCEPTION 'seed must be non-negative';
+    END IF;
+    IF max_retries IS NULL OR max_retries NOT BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'max_retries must be between 0 and 100';
+    END IF;
+    PERFORM @extschema@._steadytext_model_selector('embedding', model, NULL, NULL, NULL, false);
+
+    SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c WHERE c.oid = source;
+    IF v_kind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION '% is not a table', source;
+    END IF;
+    PERFORM @extschema@._steadytext_check_table_owner(source);
+    IF EXISTS (SELECT 1 FROM @extschema@.steadytext_auto_embed_pipelines x
+               WHERE x.source = steadytext_auto_embed.source AND x.vector_column = steadytext_auto_embed.vector_column) THEN
+        RAISE EXCEPTION 'auto-embedding of %.% already exists', source, vector_column USING ERRCODE = '42710',
+            HINT = 'Drop it first with steadytext_auto_embed_drop().';
+    END IF;
+
+    SELECT array_agg(a.attname ORDER BY k.i) INTO v_keys
+    FROM pg_catalog.pg_index x
+    CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, i)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+    WHERE x.indrelid = source AND x.indisprimary;
+    IF v_keys IS NULL THEN
+        RAISE EXCEPTION 'table % has no primary key', source USING ERRCODE = '55000',
+            HINT = 'Auto-embedding finds rows by their primary key: add one (ALTER TABLE ... ADD PRIMARY KEY).';
+    END IF;
+
+    SELECT string_agg(c, ', ') INTO v_missing
+    FROM unnest(@extschema@._steadytext_pipeline_columns(template, text_column)) AS c
+    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                      WHERE a.attrelid = source AND a.attname = c AND a.attnum > 0 AND NOT a.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'column % of table % does not exist', v_missing, source USING ERRCODE = '42703';
+    END IF;
+    IF vector_column = ANY (@extschema@._steadytext_pipeline_columns(template, text_column)) OR vector_column = ANY (v_keys) THEN
+        RAISE EXCEPTION 'vector_column must not be a text or key column';
+    END IF;
+
+    SELECT a.atttypid, a.atttypmod INTO v_type, v_typmod FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = source AND a.attname = vector_column AND a.attnum > 0 AND NOT a.attisdropped;
+    IF v_type IS NULL THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN %I @extschema@.vector(1024)', source, vector_column);
+    ELSIF v_type <> '@extschema@.vector'::regtype OR v_typmod <> 1024 THEN
+        RAISE EXCEPTION 'column %.% is %, not vector(1024)', source, vector_column, format_type(v_type, v_typmod)
+            USING ERRCODE = '42804';
+    END IF;
+
+    INSERT INTO @extschema@.steadytext_auto_embed_pipelines
+        (source, text_column, vector_column, template, key_columns, seed, model, batch_size, priority, max_retries)
+    VALUES (source, text_column, vector_column, template, v_keys, seed, model, batch_size, priority, max_retries)
+    RETURNING * INTO p;
+
+    EXECUTE @extschema@._steadytext_pipeline_trigger_sql(p);
+    -- An update fires it only when the text changes, or when the vector is cleared (a request to embed again).
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION @extschema@.%I()',
+        'steadytext_auto_embed_' || vector_column, source, '_steadytext_auto_embed_' || p.id);
+    EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %s FOR EACH ROW WHEN (%s) EXECUTE FUNCTION @extschema@.%I()',
+        'steadytext_auto_embed_' || vector_column || '_update', source,
+        (SELECT string_agg(format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', c), ' OR ')
+         FROM unnest(@extschema@._steadytext_pipeline_columns(template, text_column)) AS c)
+        || format(' OR (NEW.%1$I IS NULL AND OLD.%1$I IS NOT NULL)', vector_column),
+        '_steadytext_auto_embed_' || p.id);
+    EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS steadytext_gone FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._steadytext_auto_embed_forget(%L)',
+        'steadytext_auto_embed_' || vector_column || '_delete', source, vector_column);
+    EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._steadytext_auto_embed_forget(%L)',
+        'steadytext_auto_embed_' || vector_column || '_truncate', source, vector_column);
+
+    IF coalesce(create_index, true) THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %s USING hnsw (%I @extschema@.vector_cosine_ops)',
+            left(format('%s_%s_hnsw_idx', (SELECT c.relname FROM pg_catalog.pg_class c WHERE c.oid = source), vector_column), 63),
+            source, vector_column);
+    END IF;
+
+    IF coalesce(backfill, true) THEN
+        v_text := @extschema@._steadytext_pipeline_text_sql(p, 'r');
+        EXECUTE format(
+            'INSERT INTO @extschema@.steadytext_queue (request_type, pipeline_id, source_key, priority, max_retries)
+             SELECT ''auto_embed'', $1, jsonb_build_array(%s), $2, $3 FROM %s r
+             WHERE r.%I IS NULL AND btrim(%s, E'' \t\n\r\f\v'') <> ''''
+             ON CONFLICT (pipeline_id, source_key) WHERE status = ''pending'' AND pipeline_id IS NOT NULL DO NOTHING',
+            (SELECT string_agg(format('r.%I', c), ', ' ORDER BY i) FROM unnest(v_keys) WITH ORDINALITY AS t(c, i)),
+            source, vector_column, v_text)
+        USING p.id, p.priority, p.max_retries;
+        GET DIAGNOSTICS v_queued = ROW_COUNT;
+    END IF;
+    RETURN v_queued;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_auto_embed(regclass, name, name, text, boolean, boolean, integer, integer, integer, text, integer) IS
+    'Keeps vector_column equal to steadytext_embed of the row''s text (a column, or a template such as ''{title}: {body}''), through the queue. Returns the rows queued for the backfill.';
+
+CREATE FUNCTION @extschema@.steadytext_auto_embed_drop(
+    source regclass,
+    vector_column name DEFAULT 'embedding',
+    drop_column boolean DEFAULT false)
+RETURNS boolean LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p @extschema@.steadytext_auto_embed_pipelines;
+    v_trigger text;
+BEGIN
+    IF source IS NULL OR vector_column IS NULL THEN
+        RAISE EXCEPTION 'source and vector_column cannot be null';
+    END IF;
+    PERFORM @extschema@._steadytext_check_table_owner(source);
+    DELETE FROM @extschema@.steadytext_auto_embed_pipelines x
+    WHERE x.source = steadytext_auto_embed_drop.source AND x.vector_column = steadytext_auto_embed_drop.vector_column
+    RETURNING * INTO p;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    FOREACH v_trigger IN ARRAY ARRAY['', '_update', '_delete', '_truncate'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'steadytext_auto_embed_' || vector_column || v_trigger, source);
+    END LOOP;
+    EXECUTE format('DROP FUNCTION IF EXISTS @extschema@.%I()', '_steadytext_auto_embed_' || p.id);
+    IF coalesce(drop_column, false) THEN
+        EXECUTE format('ALTER TABLE %s DROP COLUMN IF EXISTS %I', source, vector_column);
+    END IF;
+    RETURN true;
+END
+$$;
+
+-- A dropped table takes its pipelines (and so their queue items) with it.
+CREATE FUNCTION @extschema@._steadytext_forget_dropped_tables()
+RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_id integer;
+BEGIN
+    FOR v_id IN
+        DELETE FROM @extschema@.steadytext_auto_embed_pipelines x
+        USING pg_catalog.pg_event_trigger_dropped_objects() d
+        WHERE d.object_type = 'table' AND x.source = d.objid
+        RETURNING x.id
+    LOOP
+        EXECUTE format('DROP FUNCTION IF EXISTS @extschema@.%I()', '_steadytext_auto_embed_' || v_id);
+    END LOOP;
+END
+$$;
+CREATE EVENT TRIGGER steadytext_forget_dropped_tables ON sql_drop
+    EXECUTE FUNCTION @extschema@._steadytext_forget_dropped_tables();
+
+-- Per pipeline: rows embedded and still to do, what the queue holds, the
+-- last error and the recent throughput. Lists the tables the caller can read.
+CREATE FUNCTION @extschema@._steadytext_auto_embed_status()
+RETURNS TABLE(pipeline_id integer, source regclass, text_column name, vector_column name, template text,
+              rows_total bigint, rows_embedded bigint, rows_pending bigint, rows_processing bigint, rows_failed bigint,
+              last_error text, last_error_at timestamptz, last_embedded_at timestamptz, rows_per_second double precision)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p @extschema@.steadytext_auto_embed_pipelines;
+BEGIN
+    FOR p IN SELECT * FROM @extschema@.steadytext_auto_embed_pipelines x
+             WHERE pg_catalog.has_table_privilege(session_user, x.source, 'SELECT') ORDER BY x.id LOOP
+        pipeline_id := p.id;
+        source := p.source;
+        text_column := p.text_column;
+        vector_column := p.vector_column;
+        template := p.template;
+        EXECUTE format('SELECT count(*), count(%I) FROM %s', p.vector_column, p.source) INTO rows_total, rows_embedded;
+        SELECT count(*) FILTER (WHERE q.status = 'pending'), count(*) FILTER (WHERE q.status = 'processing'),
+               count(*) FILTER (WHERE q.status = 'failed')
+        INTO rows_pending, rows_processing, rows_failed
+        FROM @extschema@.steadytext_queue q WHERE q.pipeline_id = p.id;
+        last_error := p.last_error;
+        last_error_at := p.last_error_at;
+        last_embedded_at := p.last_embedded_at;
+        -- The last full minute's rate; while the first minute runs, the rate so far.
+        rows_per_second := coalesce(p.rows_per_second,
+            p.rate_window_rows / nullif(extract(epoch FROM clock_timestamp() - p.rate_window_start), 0));
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+CREATE VIEW @extschema@.steadytext_auto_embed_status AS
+    SELECT * FROM @extschema@._steadytext_auto_embed_status();
+
+-- ---------------------------------------------------------------------------
+-- The worker's side (the sidecar, as a member of steadytext_admin)
+-- ---------------------------------------------------------------------------
+
+-- Leases that ran out: the item goes back to pending (a pending twin of the
+-- same row makes it redundant), or fails once its worker died too often.
+CREATE FUNCTION @extschema@._steadytext_queue_reclaim()
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_failed integer;
+BEGIN
+    DELETE FROM @extschema@.steadytext_queue q
+    WHERE q.status = 'processing' AND q.locked_until < now() AND q.pipeline_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM @extschema@.steadytext_queue t
+                  WHERE t.pipeline_id = q.pipeline_id AND t.source_key = q.source_key AND t.status = 'pending');
+    WITH expired AS (
+        UPDATE @extschema@.steadytext_queue q
+        SET retry_count = q.retry_count + 1,
+            status = CASE WHEN q.retry_count + 1 > q.max_retries THEN 'failed' ELSE 'pending' END,
+            error = CASE WHEN q.retry_count + 1 > q.max_retries
+                         THEN format('the worker (%s) stopped while working on it %s times', q.locked_by, q.retry_count + 1)
+                         ELSE q.error END,
+            completed_at = CASE WHEN q.retry_count + 1 > q.max_retries THEN clock_timestamp() END,
+            locked_by = NULL, locked_until = NULL
+        WHERE q.status = 'processing' AND q.locked_until < now()
+        RETURNING q.request_id, q.status, q.pipeline_id
+    )
+    SELECT count(pg_catalog.pg_notify('steadytext_queue_done', e.request_id::text)) INTO v_failed
+    FROM expired e WHERE e.status = 'failed' AND e.pipeline_id IS NULL;
+    RETURN v_failed;
+END
+$$;
+
+-- Claim the next batch: the highest-priority pending item and more of its
+-- kind (the same pipeline, or the same request type), locked with SKIP LOCKED
+-- and leased to `worker`. Leases that ran out are reclaimed first; an item
+-- whose worker died too often fails. Auto-embed items come with the row's
+-- current text as the prompt (NULL when the row is gone or its text blank).
+CREATE FUNCTION @extschema@._steadytext_queue_claim(worker text, max_items integer, lease_seconds integer)
+RETURNS TABLE(id bigint, request_id uuid, request_type text, prompt text, params jsonb, pipeline_id integer,
+              seed integer, model text, retry_count integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_head record;
+    v_limit integer;
+    v_ids bigint[];
+    p @extschema@.steadytext_auto_embed_pipelines;
+BEGIN
+    -- Expired leases, reclaimed by one worker at a time (two would only wait on each other).
+    IF pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('steadytext_queue_reclaim')) THEN
+        PERFORM @extschema@._steadytext_queue_reclaim();
+    END IF;
+
+    SELECT q.request_type, q.pipeline_id INTO v_head
+    FROM @extschema@.steadytext_queue q
+    WHERE q.status = 'pending' AND q.next_attempt_at <= now()
+    ORDER BY q.priority DESC, q.id
+    LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF v_head.pipeline_id IS NOT NULL THEN
+        SELECT * INTO p FROM @extschema@.steadytext_auto_embed_pipelines x WHERE x.id = v_head.pipeline_id;
+    END IF;
+    v_limit := CASE WHEN v_head.request_type IN ('embed', 'auto_embed') THEN least(max_items, coalesce(p.batch_size, max_items))
+                    ELSE least(max_items, 4) END;
+
+    WITH picked AS (
+        SELECT q.id FROM @extschema@.steadytext_queue q
+        WHERE q.status = 'pending' AND q.next_attempt_at <= now()
+          AND q.request_type = v_head.request_type AND q.pipeline_id IS NOT DISTINCT FROM v_head.pipeline_id
+        ORDER BY q.priority DESC, q.id
+        LIMIT v_limit FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE @extschema@.steadytext_queue q
+        SET status = 'processing', locked_by = worker, locked_until = now() + make_interval(secs => lease_seconds),
+            started_at = clock_timestamp()
+        FROM picked WHERE q.id = picked.id
+        RETURNING q.id
+    )
+    SELECT array_agg(claimed.id ORDER BY claimed.id) INTO v_ids FROM claimed;
+
+    IF v_head.pipeline_id IS NULL THEN
+        RETURN QUERY SELECT q.id, q.request_id, q.request_type, q.prompt, q.params, NULL::integer, NULL::integer, NULL::text, q.retry_count
+                     FROM @extschema@.steadytext_queue q WHERE q.id = ANY (v_ids) ORDER BY q.priority DESC, q.id;
+        RETURN;
+    END IF;
+    BEGIN
+        RETURN QUERY EXECUTE format(
+            'SELECT q.id, q.request_id, q.request_type, %s, q.params, q.pipeline_id, $2, $3, q.retry_count
+             FROM @extschema@.steadytext_queue q LEFT JOIN %s r ON %s
+             WHERE q.id = ANY ($1) ORDER BY q.priority DESC, q.id',
+            @extschema@._steadytext_pipeline_text_sql(p, 'r'), p.source,
+            @extschema@._steadytext_pipeline_key_match(p, 'r', 'q.source_key'))
+        USING v_ids, p.seed, p.model;
+    EXCEPTION WHEN OTHERS THEN
+        -- The table changed under the pipeline (a column dropped, say): fail its items with the reason, once.
+        UPDATE @extschema@.steadytext_queue q SET status = 'failed', error = SQLERRM, completed_at = clock_timestamp(),
+            locked_by = NULL, locked_until = NULL
+        WHERE q.id = ANY (v_ids);
+        UPDATE @extschema@.steadytext_auto_embed_pipelines x SET last_error = SQLERRM, last_error_at = now() WHERE x.id = p.id;
+        RAISE WARNING 'steadytext auto-embedding of %.% failed: %', p.source, p.vector_column, SQLERRM;
+    END;
+END
+$$;
+
+-- Store results. Async requests become 'completed' and their waiters are
+-- told; auto-embed items write the vector into their row (only when the row
+-- still has that text and no vector: each row is written once) and leave
+-- the queue. Items whose lease this worker lost are left alone.
+CREATE FUNCTION @extschema@._steadytext_queue_finish(worker text, p_ids bigint[], p_results text[], p_embeddings text[], elapsed_ms integer)
+RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p @extschema@.steadytext_auto_embed_pipelines;
+    v_done integer := 0;
+    v_written integer;
+    v_pipeline integer;
+BEGIN
+    WITH done AS (
+        UPDATE @extschema@.steadytext_queue q
+        SET status = 'completed', result = d.result, embedding = d.embedding::@extschema@.vector,
+            results = CASE WHEN q.request_type = 'rerank'
+                           THEN ARRAY(SELECT coalesce(e ->> 0, e #>> '{}') FROM jsonb_array_elements(d.result::jsonb) AS e) END,
+            error = NULL, completed_at = clock_timestamp(), processing_time_ms = elapsed_ms,
+            locked_until = NULL  -- locked_by stays: it tells which worker answered
+        FROM unnest(p_ids, p_results, p_embeddings) AS d(id, result, embedding)
+        WHERE q.id = d.id AND q.status = 'processing' AND q.locked_by = worker AND q.pipeline_id IS NULL
+        RETURNING q.request_id
+    )
+    SELECT count(pg_catalog.pg_notify('steadytext_queue_done', done.request_id::text)) INTO v_done FROM done;
+
+    FOR v_pipeline IN SELECT DISTINCT q.pipeline_id FROM @extschema@.steadytext_queue q
+                      WHERE q.id = ANY (p_ids) AND q.pipeline_id IS NOT NULL LOOP
+        SELECT * INTO p FROM @extschema@.steadytext_auto_embed_pipelines x WHERE x.id = v_pipeline FOR UPDATE;
+        EXECUTE format(
+            'WITH gone AS (
+                 DELETE FROM @extschema@.steadytext_queue q USING unnest($1, $2, $3) AS d(id, txt, vec)
+                 WHERE q.id = d.id AND q.pipeline_id = $4 AND q.status = ''processing'' AND q.locked_by = $5
+                 RETURNING q.source_key, d.txt, d.vec
+             ), written AS (
+                 UPDATE %s r SET %I = gone.vec::@extschema@.vector FROM gone
+                 WHERE %s AND r.%I IS NULL AND gone.vec IS NOT NULL AND %s = gone.txt
+                 RETURNING 1
+             ) SELECT count(*) FROM written',
+            p.source, p.vector_column, @extschema@._steadytext_pipeline_key_match(p, 'r', 'gone.source_key'),
+            p.vector_column, @extschema@._steadytext_pipeline_text_sql(p, 'r'))
+        INTO v_written USING p_ids, p_results, p_embeddings, v_pipeline, worker;
+        v_done := v_done + v_written;
+        UPDATE @extschema@.steadytext_auto_embed_pipelines x
+        SET rows_embedded = x.rows_embedded + v_written,
+            last_embedded_at = CASE WHEN v_written > 0 THEN clock_timestamp() ELSE x.last_embedded_at END,
+            rows_per_second = CASE WHEN x.rate_window_start < clock_timestamp() - interval '1 minute'
+                                   THEN x.rate_window_rows / extract(epoch FROM clock_timestamp() - x.rate_window_start)
+                                   ELSE x.rows_per_second END,
+            rate_window_rows = CASE WHEN x.rate_window_start IS NULL OR x.rate_window_start < clock_timestamp() - interval '1 minute'
+                                    THEN v_written ELSE x.rate_window_rows + v_written END,
+            rate_window_start = CASE WHEN x.rate_window_start IS NULL OR x.rate_window_start < clock_timestamp() - interval '1 minute'
+                                     THEN clock_timestamp() ELSE x.rate_window_start END
+        WHERE x.id = v_pipeline;
+    END LOOP;
+    RETURN v_done;
+END
+$$;
+
+-- A failed attempt: back to pending after a backoff (1 s, 2 s, 4 s, ... at
+-- most 5 minutes), or 'failed' with its error once max_retries is used up
+-- or at once when retrying cannot help (`permanent`: the input is invalid,
+-- and the same input always gives the same error). Returns which items
+-- failed for good, so the worker logs each once.
+CREATE FUNCTION @extschema@._steadytext_queue_fail(worker text, ids bigint[], errors text[], permanent boolean[])
+RETURNS TABLE(id bigint, final boolean) LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN QUERY
+    WITH failed AS (
+        UPDATE @extschema@.steadytext_queue q
+        SET retry_count = q.retry_count + 1,
+            status = CASE WHEN d.permanent OR q.retry_count + 1 > q.max_retries THEN 'failed' ELSE 'pending' END,
+            error = left(d.error, 4000),
+            next_attempt_at = now() + make_interval(secs => least(300, 2 ^ q.retry_count)),
+            completed_at = CASE WHEN d.permanent OR q.retry_count + 1 > q.max_retries THEN clock_timestamp() END,
+            locked_by = NULL, locked_until = NULL
+        FROM unnest(ids, errors, permanent) AS d(id, error, permanent)
+        WHERE q.id = d.id AND q.status = 'processing' AND q.locked_by = worker
+        RETURNING q.id, q.status = 'failed' AS final, q.request_id, q.pipeline_id, q.error
+    ), notified AS (
+        SELECT f.*, CASE WHEN f.final AND f.pipeline_id IS NULL
+                         THEN pg_catalog.pg_notify('steadytext_queue_done', f.request_id::text) END AS n
+        FROM failed f
+    ), pipelines AS (
+        UPDATE @extschema@.steadytext_auto_embed_pipelines x SET last_error = n.error, last_error_at = now()
+        FROM (SELECT DISTINCT ON (nf.pipeline_id) nf.pipeline_id, nf.error FROM notified nf
+              WHERE nf.final AND nf.pipeline_id IS NOT NULL) n
+        WHERE x.id = n.pipeline_id
+        RETURNING 1
+    )
+    SELECT nf.id, nf.final FROM notified nf;
+END
+$$;
+
+-- Keep leases of work still running.
+CREATE FUNCTION @extschema@._steadytext_queue_renew(worker text, ids bigint[], lease_seconds integer)
+RETURNS integer LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH renewed AS (
+        UPDATE @extschema@.steadytext_queue q SET locked_until = now() + make_interval(secs => lease_seconds)
+        WHERE q.id = ANY (ids) AND q.status = 'processing' AND q.locked_by = worker
+        RETURNING 1
+    ) SELECT count(*)::integer FROM renewed
+$$;
+
+-- Give back the leases of work a stopping worker did not finish: pending
+-- again at once, without counting an attempt.
+CREATE FUNCTION @extschema@._steadytext_queue_release(worker text, ids bigint[])
+RETURNS integer LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH released AS (
+        UPDATE @extschema@.steadytext_queue q SET status = 'pending', locked_by = NULL, locked_until = NULL
+        WHERE q.id = ANY (ids) AND q.status = 'processing' AND q.locked_by = worker
+          AND NOT (q.pipeline_id IS NOT NULL AND EXISTS (
+              SELECT 1 FROM @extschema@.steadytext_queue t
+              WHERE t.pipeline_id = q.pipeline_id AND t.source_key = q.source_key AND t.status = 'pending'))
+        RETURNING 1
+    ) SELECT count(*)::integer FROM released
+$$;
+
+-- When the queue next needs a look without a notification: the earliest
+-- retry or lease expiry (NULL when there is none).
+CREATE FUNCTION @extschema@._steadytext_queue_next_wake()
+RETURNS timestamptz LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT least((SELECT min(q.next_attempt_at) FROM @extschema@.steadytext_queue q WHERE q.status = 'pending'),
+                 (SELECT min(q.locked_until) FROM @extschema@.steadytext_queue q WHERE q.status = 'processing'))
+$$;
+
+-- Whether a request has finished (for the daemon's queue_wait).
+CREATE FUNCTION @extschema@._steadytext_queue_finished(request_id uuid)
+RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT coalesce((SELECT q.status IN ('completed', 'failed', 'cancelled') FROM @extschema@.steadytext_queue q
+                     WHERE q.request_id = _steadytext_queue_finished.request_id), true)
+$$;
+
+-- Internal helpers run only inside the SECURITY DEFINER functions above;
+-- the worker's functions are for steadytext_admin (the sidecar's role).
+DO $queue_privileges$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure AS sig, p.proname
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = '@extschema@'::regnamespace
+          AND p.proname ~ '^_steadytext_(queue_|enqueue|check_priority|check_batch|generate_async|embed_async|rerank_async|async_answer|pipeline_|auto_embed_forget|forget_dropped|check_table_owner)'
+    LOOP
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
+        IF f.proname ~ '^_steadytext_queue_(claim|finish|fail|renew|release|next_wake|finished|reclaim)$' THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);
+        END IF;
+    END LOOP;
+END
+$queue_privileges$;
+
+-- ---------------------------------------------------------------------------
 -- st_* aliases: one for every public steadytext_* function, same
 -- arguments, defaults and volatility.
 -- ---------------------------------------------------------------------------
@@ -1121,6 +2174,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache, @extschema
     @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health
     TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_cache_with_frecency TO steadytext_admin;
+GRANT SELECT ON @extschema@.steadytext_auto_embed_status TO PUBLIC;
+GRANT SELECT ON @extschema@.steadytext_queue, @extschema@.steadytext_auto_embed_pipelines TO steadytext_admin;
 GRANT USAGE ON SEQUENCE @extschema@.steadytext_cache_id_seq, @extschema@.steadytext_audit_log_id_seq TO steadytext_admin;
 
 DO $admin$

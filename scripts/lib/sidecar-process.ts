@@ -37,12 +37,14 @@ export interface SidecarOptions {
   testModels?: boolean;
   pgUrl?: string;
   env?: Record<string, string>;
-  /** Where the daemon's stderr goes; "inherit" shows it, "ignore" (default) drops it. */
-  stderr?: "inherit" | "ignore";
+  /** Where the daemon's stderr goes; "inherit" shows it, "ignore" (default) drops it, "capture" keeps it in `log`. */
+  stderr?: "inherit" | "ignore" | "capture";
 }
 
 export class SidecarProcess {
   readonly endpoint: string;
+  /** What the daemon wrote to stderr, with `stderr: "capture"`. */
+  log = "";
   private exited: Promise<number | null>;
 
   private constructor(
@@ -51,6 +53,7 @@ export class SidecarProcess {
   ) {
     this.endpoint = options.env?.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://127.0.0.1:${options.port}`;
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.log += chunk));
   }
 
   static environment(options: SidecarOptions): NodeJS.ProcessEnv {
@@ -70,7 +73,7 @@ export class SidecarProcess {
   static async start(options: SidecarOptions, timeoutMs = 60_000): Promise<SidecarProcess> {
     const child = spawn(process.execPath, [ST_CLI, "daemon", "start", "--foreground"], {
       env: SidecarProcess.environment(options),
-      stdio: ["ignore", "ignore", options.stderr ?? "ignore"],
+      stdio: ["ignore", "ignore", options.stderr === "capture" ? "pipe" : (options.stderr ?? "ignore")],
     });
     const sidecar = new SidecarProcess(options, child);
     const client = new DaemonClient(sidecar.endpoint, 1000);

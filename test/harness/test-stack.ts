@@ -39,14 +39,14 @@ export class TestStack {
     return stack;
   }
 
-  sidecarOptions(env: Record<string, string> = {}): SidecarOptions {
+  sidecarOptions(env: Record<string, string> = {}, port = this.daemonPort): SidecarOptions {
     return {
-      port: this.daemonPort,
-      cacheDir: join(this.dir, "cache"),
+      port,
+      cacheDir: join(this.dir, port === this.daemonPort ? "cache" : `cache-${port}`),
       testModels: true,
       pgUrl: this.cluster.url(DATABASE),
       env,
-      stderr: process.env.STEADYTEXT_TEST_DAEMON_LOGS ? "inherit" : "ignore",
+      stderr: process.env.STEADYTEXT_TEST_DAEMON_LOGS ? "inherit" : "capture",
     };
   }
 

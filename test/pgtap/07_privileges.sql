@@ -14,20 +14,25 @@ SELECT is(
           AND p.oid IN (SELECT objid FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_steadytext') AND deptype = 'e')
           AND has_function_privilege('st_plain_user', p.oid, 'EXECUTE')
         ORDER BY 1),
-  ARRAY[
+  ARRAY(SELECT f FROM unnest(ARRAY[
     '_steadytext_cache_key', '_steadytext_cached_embedding', '_steadytext_cached_scores', '_steadytext_cached_text',
     '_steadytext_call', '_steadytext_call_stream', '_steadytext_call_vector', '_steadytext_call_vectors',
     '_steadytext_check_prompt', '_steadytext_choices_text', '_steadytext_chunks', '_steadytext_embed', '_steadytext_embed_key',
     '_steadytext_endpoint', '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key', '_steadytext_generation_request',
     '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_model_selector', '_steadytext_record_hits', '_steadytext_rerank_key',
-    '_steadytext_seed',
-    'st_cache_stats', 'st_config_get', 'st_daemon_status', 'st_embed', 'st_embed_batch', 'st_embed_cached',
+    '_steadytext_auto_embed_status', '_steadytext_seed',
+    'st_auto_embed', 'st_auto_embed_drop', 'st_cache_stats', 'st_cancel_async', 'st_check_async', 'st_check_async_batch', 'st_config_get', 'st_daemon_status', 'st_embed', 'st_embed_batch', 'st_embed_cached',
+    'st_embed_async', 'st_embed_batch_async', 'st_generate_async', 'st_generate_batch_async', 'st_get_async_result',
+    'st_rerank_async', 'st_rerank_batch_async',
     'st_generate', 'st_generate_cached', 'st_generate_choice', 'st_generate_json', 'st_generate_regex', 'st_generate_stream',
     'st_rerank', 'st_rerank_batch', 'st_rerank_docs_only', 'st_rerank_top_k', 'st_version',
-    'steadytext_cache_stats', 'steadytext_config_get', 'steadytext_daemon_status', 'steadytext_embed', 'steadytext_embed_batch',
+    'steadytext_auto_embed', 'steadytext_auto_embed_drop', 'steadytext_cache_stats', 'steadytext_cancel_async',
+    'steadytext_check_async', 'steadytext_check_async_batch', 'steadytext_config_get',
+    'steadytext_embed_async', 'steadytext_embed_batch_async', 'steadytext_generate_async', 'steadytext_generate_batch_async',
+    'steadytext_get_async_result', 'steadytext_rerank_async', 'steadytext_rerank_batch_async', 'steadytext_daemon_status', 'steadytext_embed', 'steadytext_embed_batch',
     'steadytext_embed_cached', 'steadytext_generate', 'steadytext_generate_cached', 'steadytext_generate_choice',
     'steadytext_generate_json', 'steadytext_generate_regex', 'steadytext_generate_stream', 'steadytext_rerank',
-    'steadytext_rerank_batch', 'steadytext_rerank_docs_only', 'steadytext_rerank_top_k', 'steadytext_version'],
+    'steadytext_rerank_batch', 'steadytext_rerank_docs_only', 'steadytext_rerank_top_k', 'steadytext_version']) AS f ORDER BY 1),
   'PUBLIC executes exactly the allow-listed functions');
 
 SELECT ok(NOT has_function_privilege('st_plain_user', 'steadytext_config_set(text,text)', 'EXECUTE'), 'config_set is not PUBLIC');

@@ -56,6 +56,15 @@ const environmentSchema = z.object({
   STEADYTEXT_RERANKING_CACHE_CAPACITY: positiveInt,
   STEADYTEXT_RERANKING_CACHE_MAX_SIZE_MB: positiveNumber,
   STEADYTEXT_CACHE_TTL_SECONDS: positiveInt,
+  STEADYTEXT_QUEUE_WORKER: flag,
+  STEADYTEXT_QUEUE_DATABASES: z
+    .string()
+    .regex(/^\s*[^,\s]{1,63}(\s*,\s*[^,\s]{1,63})*\s*$/, "a comma-separated list of database names")
+    .optional(),
+  STEADYTEXT_QUEUE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).optional(),
+  STEADYTEXT_QUEUE_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  STEADYTEXT_QUEUE_LEASE_SECONDS: z.coerce.number().int().min(2).max(86_400).optional(),
+  STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
   XDG_CACHE_HOME: text,
 });
 
@@ -94,6 +103,22 @@ export interface Settings {
   logLevel: string;
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
   cacheTtlSeconds: number | undefined;
+  queue: QueueSettings;
+}
+
+export interface QueueSettings {
+  /** Claim and work queue items (switched off, the daemon still serves queue_wait). */
+  worker: boolean;
+  /** Databases whose queues this sidecar serves from the start (besides any a SQL request comes from). */
+  databases: string[];
+  /** Most embeddings claimed in one batch (a pipeline's own batch_size can lower it). */
+  batchSize: number;
+  /** Batches worked at once per database. */
+  concurrency: number;
+  /** How long a claim is held before another worker may take the item over; renewed while the work runs. */
+  leaseSeconds: number;
+  /** A look at the queue this often even without a notification (a safety net, not the mechanism). */
+  safetyPollSeconds: number;
 }
 
 export class SettingsError extends Error {}
@@ -167,5 +192,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       },
     },
     cacheTtlSeconds: e.STEADYTEXT_CACHE_TTL_SECONDS,
+    queue: {
+      worker: e.STEADYTEXT_QUEUE_WORKER ?? true,
+      databases: (e.STEADYTEXT_QUEUE_DATABASES ?? "").split(",").map((d) => d.trim()).filter((d) => d.length > 0),
+      batchSize: e.STEADYTEXT_QUEUE_BATCH_SIZE ?? 64,
+      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel,
+      leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
+      safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
+    },
   };
 }

@@ -9,6 +9,7 @@ import { Engine } from "../engine/engine.js";
 import { ModelIdentities } from "../models/identity.js";
 import { writeTestModels } from "../models/test-models/index.js";
 import { configureLogger, logger } from "../util/logger.js";
+import { QueueService } from "../queue/queue-service.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { DAEMON_VERSION, DaemonServer } from "./server.js";
 
@@ -41,6 +42,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
     : undefined;
   engine = new Engine(settings, { mirror });
   const running = engine;
+  const queue = settings.pgUrl ? new QueueService(settings.pgUrl, settings, running) : undefined;
 
   let stopping: Promise<void> | undefined;
   let finished!: () => void;
@@ -48,6 +50,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   const stop = (reason: string) => {
     stopping ??= (async () => {
       log.info({ reason }, "daemon stopping");
+      await queue?.stop();
       await server?.stop();
       await mirror?.close();
       await running.close();
@@ -59,8 +62,9 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
     return stopping;
   };
 
-  server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request") });
+  server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request") }, queue);
   await server.start();
+  queue?.start();
   await writePidFile(settings.pidFile);
   process.once("SIGTERM", () => void stop("SIGTERM"));
   process.once("SIGINT", () => void stop("SIGINT"));
@@ -72,6 +76,9 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
     if (sha256) mirror?.publishModel(undefined, resolved.selector, sha256, resolved.name);
   }
   void mirror?.beat();
-  log.info({ endpoint: settings.endpoint, testModels: settings.testModels, mirror: Boolean(mirror) }, "daemon ready");
+  log.info(
+    { endpoint: settings.endpoint, testModels: settings.testModels, mirror: Boolean(mirror), queueWorker: Boolean(queue) && settings.queue.worker },
+    "daemon ready",
+  );
   await done;
 }

@@ -18,8 +18,10 @@ import {
   parseParams,
   parseRequest,
   ProtocolError,
+  queueWaitParams,
   rerankParams,
   routerReplyFrames,
+  unavailable,
   splitRouterFrames,
   STREAM_END_MARKER,
   type Envelope,
@@ -31,6 +33,7 @@ import {
 import { logger } from "../util/logger.js";
 import { WordChunker } from "../inference/word-chunker.js";
 import { StreamSession } from "./stream-session.js";
+import type { QueueService } from "../queue/queue-service.js";
 
 export const DAEMON_VERSION = "2026.11.26";
 
@@ -43,7 +46,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  * linger or not; without this, about one "shutdown" reply in eight was lost.
  */
 const REPLY_FLUSH_MS = 250;
-const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank"]);
+const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank", "queue_wait"]);
 
 export interface ServerHooks {
   /** Called when a client asks the daemon to shut down. */
@@ -65,6 +68,8 @@ export class DaemonServer {
     private readonly settings: Settings,
     private readonly engine: Engine,
     private readonly hooks: ServerHooks,
+    /** The async queue, when the daemon has a database to work it in. */
+    private readonly queue?: QueueService,
   ) {
     this.router = new Router({
       linger: 0,
@@ -116,6 +121,8 @@ export class DaemonServer {
       return;
     }
     this.requests++;
+    // A database that talks to us is a database whose queue we serve.
+    if (parsed.request.origin) this.queue?.serve(parsed.request.origin.database);
     void this.handle(envelope, peer, parsed.request);
   }
 
@@ -180,6 +187,11 @@ export class DaemonServer {
       case "cache_touch":
         this.engine.touch(ctx.database, parseParams(cacheTouchParams, params).keys);
         return null;
+      case "queue_wait": {
+        const { request_id, timeout_ms } = parseParams(queueWaitParams, params);
+        if (!this.queue) throw unavailable("the daemon has no database to watch: STEADYTEXT_PG_URL is not set");
+        return this.queue.waitFor(ctx.database, request_id, timeout_ms, ctx.signal);
+      }
       case "shutdown":
         return "shutdown initiated";
       case "generate_iter":
@@ -220,6 +232,7 @@ export class DaemonServer {
       in_flight: this.inFlight.size,
       cancelled: this.cancelled,
       models: this.engine.host.modelStatus(),
+      ...(this.queue ? { queue: this.queue.stats() } : {}),
     };
   }
 

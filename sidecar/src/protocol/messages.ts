@@ -99,6 +99,16 @@ export const cacheTouchParams = z.object({
   keys: z.array(z.string().regex(/^[0-9a-f]{64}$/, "keys must be sha256 hex strings")).max(10000),
 });
 export const emptyParams = z.object({});
+/** Ours: wait until an async request of the queue has finished (steadytext_get_async_result). */
+export const MAX_QUEUE_WAIT_MS = 3_600_000;
+export const queueWaitParams = z.object({
+  request_id: z.uuid({ error: "request_id must be a UUID" }),
+  timeout_ms: z
+    .number({ error: "timeout_ms must be a number" })
+    .int("timeout_ms must be an integer")
+    .min(0, "timeout_ms must not be negative")
+    .max(MAX_QUEUE_WAIT_MS, `timeout_ms cannot exceed ${MAX_QUEUE_WAIT_MS}`),
+});
 
 export const METHODS = [
   "ping",
@@ -109,6 +119,7 @@ export const METHODS = [
   "rerank",
   "cancel",
   "cache_touch",
+  "queue_wait",
   "shutdown",
 ] as const;
 export type Method = (typeof METHODS)[number];
@@ -146,4 +157,14 @@ export interface StatusResult {
   /** Requests aborted because their client cancelled or went away. */
   cancelled: number;
   models: Array<{ role: string; name: string; sha256: string | null; loaded: boolean; error: string | null }>;
+  /** Per database whose queue this daemon serves. */
+  queue?: Record<string, QueueStats>;
+}
+
+export interface QueueStats {
+  /** How this worker's leases read in steadytext_queue.locked_by. */
+  worker_id: string;
+  claimed: number;
+  completed: number;
+  failed: number;
 }
