@@ -219,6 +219,7 @@ export class DaemonServer {
       requests: this.requests,
       in_flight: this.inFlight.size,
       cancelled: this.cancelled,
+      compute: this.engine.host.knownCompute() ?? null,
       models: this.engine.host.modelStatus(),
     };
   }
