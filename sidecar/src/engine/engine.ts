@@ -12,7 +12,7 @@ import { generateText } from "../inference/generate.js";
 import { compileConstraint, constraintFrom } from "../inference/grammar.js";
 import { ModelHost } from "../inference/model-host.js";
 import { scoreDocuments } from "../inference/rerank.js";
-import { llamaRuntime } from "../inference/runtime.js";
+import type { Runtime } from "../inference/runtime.js";
 import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
 import { invalidParams, unavailable } from "../protocol/errors.js";
@@ -29,6 +29,8 @@ export interface EngineOptions {
   /** Keep results in the local SQLite cache (default true). */
   localCache?: boolean;
   mirror?: PgMirror | undefined;
+  /** Opens the llama.cpp runtime for STEADYTEXT_GPU (default: the process's shared one). */
+  runtime?: ((setting: Settings["gpu"]) => Promise<Runtime>) | undefined;
 }
 
 interface Identity {
@@ -47,7 +49,7 @@ export class Engine {
     readonly settings: Settings,
     options: EngineOptions = {},
   ) {
-    this.host = new ModelHost(settings, new ModelIdentities(join(settings.cacheDir, "model-identities.json")));
+    this.host = new ModelHost(settings, new ModelIdentities(join(settings.cacheDir, "model-identities.json")), options.runtime);
     this.cache =
       options.localCache === false
         ? undefined
@@ -133,7 +135,7 @@ export class Engine {
     }
 
     const loaded = await this.host.get(resolved);
-    const compiled = await compileConstraint(await llamaRuntime(this.settings.gpu), constraint);
+    const compiled = await compileConstraint((await this.host.runtime()).llama, constraint);
     const started = performance.now();
     const text = await generateText(loaded, {
       prompt: params.prompt,

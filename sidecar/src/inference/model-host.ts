@@ -13,7 +13,7 @@ import {
   type LlamaEmbeddingContext,
   type LlamaModel,
 } from "node-llama-cpp";
-import type { ModelRole, Settings } from "../config/settings.js";
+import type { GpuSetting, ModelRole, Settings } from "../config/settings.js";
 import { downloadModel } from "../models/download.js";
 import { deviceClass, resultIdentity } from "../models/compute-identity.js";
 import type { ModelIdentities } from "../models/identity.js";
@@ -21,7 +21,7 @@ import type { ResolvedModel } from "../models/resolve.js";
 import { unavailable } from "../protocol/errors.js";
 import { logger } from "../util/logger.js";
 import { ResourcePool } from "../util/resource-pool.js";
-import { ComputeBackendError, computeRuntime, cpuCompute, type ComputeDevice } from "./runtime.js";
+import { ComputeBackendError, computeRuntime, cpuCompute, type ComputeDevice, type Runtime } from "./runtime.js";
 
 const DEFAULT_CONTEXT_WINDOW = 8192;
 /** Below this size a model computes so little per token that extra threads only add synchronisation. */
@@ -131,6 +131,8 @@ export class ModelHost {
   constructor(
     private readonly settings: Settings,
     private readonly identities: ModelIdentities,
+    /** The process's llama.cpp runtime for a STEADYTEXT_GPU setting (replaceable in tests). */
+    private readonly openRuntime: (setting: GpuSetting) => Promise<Runtime> = computeRuntime,
   ) {}
 
   /** The loaded model for a resolved request, loading it on first use. Throws `unavailable`. */
@@ -158,11 +160,17 @@ export class ModelHost {
     return loading;
   }
 
-  /** Where this process computes; opens the runtime unless STEADYTEXT_GPU is off. Throws `unavailable`. */
+  /** Where this process computes; opens the runtime. Throws `unavailable`. */
   async compute(): Promise<ComputeDevice> {
+    return (await this.runtime()).compute;
+  }
+
+  /** The llama.cpp runtime models and grammars use. Throws `unavailable` when the asked-for backend cannot run. */
+  async runtime(): Promise<Runtime> {
     try {
-      this.openedCompute = (await computeRuntime(this.settings.gpu)).compute;
-      return this.openedCompute;
+      const runtime = await this.openRuntime(this.settings.gpu);
+      this.openedCompute = runtime.compute;
+      return runtime;
     } catch (error) {
       if (error instanceof ComputeBackendError) throw unavailable(error.message);
       throw error;
@@ -246,11 +254,10 @@ export class ModelHost {
   private async load(resolved: ResolvedModel): Promise<LoadedModel> {
     await this.ensureFile(resolved);
     const started = performance.now();
-    const compute = await this.compute();
+    const { llama, compute } = await this.runtime();
     const gpuLayers = this.settings.gpuLayers[resolved.role];
     let model: LlamaModel;
     try {
-      const { llama } = await computeRuntime(this.settings.gpu);
       // The CPU path loads exactly as before; a GPU offloads a fixed number of layers, never a VRAM-dependent "auto".
       model = await llama.loadModel({ modelPath: resolved.path, ...(compute.backend === "cpu" ? {} : { gpuLayers }) });
     } catch (error) {
