@@ -133,11 +133,13 @@ try {
   let warmedMs: number;
   const client = daemon.client(240_000);
   try {
-    // On a GPU the daemon warms its models up before it logs "ready"; wait for that (or, on the CPU, for nothing).
+    // On a GPU the daemon warms both models up at start; wait until it has (on the CPU there is no warm-up).
+    const deadline = Date.now() + 240_000;
     for (;;) {
       status = await client.request<StatusResult>("status");
-      const warming = status.compute && status.compute.backend !== "cpu" && !status.models.some((m) => m.warmed);
-      if (!warming) break;
+      const done = (role: string) => status.models.some((m) => m.role === role && (m.warmed === true || m.error !== null));
+      if (!status.compute || status.compute.backend === "cpu" || (done("generation") && done("embedding"))) break;
+      if (Date.now() > deadline) throw new Error(`the daemon did not finish its warm-up: ${JSON.stringify(status.models)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     warmedMs = performance.now() - daemonStarted;

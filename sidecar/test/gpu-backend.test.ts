@@ -13,6 +13,7 @@ import { embedKey, generateKey, rerankKey } from "../src/cache/key.js";
 import { loadSettings, SettingsError, type Settings } from "../src/config/settings.js";
 import { encodeText } from "../src/engine/cached-values.js";
 import { Engine } from "../src/engine/engine.js";
+import { warmUp } from "../src/inference/warm-up.js";
 import { ComputeBackendError, computeRuntime, openRuntime, type ComputeDevice, type Runtime } from "../src/inference/runtime.js";
 import { resultIdentity } from "../src/models/compute-identity.js";
 import { writeTestModels } from "../src/models/test-models/index.js";
@@ -141,6 +142,24 @@ describe("engines on different backends sharing one cache", () => {
       engine.cache!.put("generation", keyFor(lastFileSha), encodeText("from the CPU"));
       engine.cache!.put("generation", keyFor(resultIdentity(lastFileSha, H200, "max")), encodeText("from the GPU"));
       assert.equal(await engine.generate(parseParams(generateParams, { prompt: "cached where?", max_new_tokens: 4 })), "from the GPU");
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("warm-up runs each default model that is on disk once, marks it warmed, and skips a missing one", async () => {
+    const settings = { ...settingsFor("off"), modelPaths: { reranking: join(dir, "no-such-reranker.gguf") } };
+    const engine = new Engine(settings);
+    const cached = () => engine.cache!.stats().reduce((sum, s) => sum + s.entries, 0);
+    try {
+      const before = cached();
+      await warmUp(engine.host, engine.resolveDefaults());
+      const status = engine.host.modelStatus();
+      assert.deepEqual(
+        status.map((m) => [m.role, m.loaded, m.warmed]).sort(),
+        [["embedding", true, true], ["generation", true, true]],
+      );
+      assert.equal(cached(), before, "and caches nothing");
     } finally {
       await engine.close();
     }

@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import { getLlamaGpuTypes } from "node-llama-cpp";
-import { freePort, ST_CLI } from "../../scripts/lib/sidecar-process.js";
+import { freePort, SidecarProcess, ST_CLI } from "../../scripts/lib/sidecar-process.js";
+import type { StatusResult } from "../../sidecar/src/protocol/index.js";
 import { TestStack } from "../harness/test-stack.js";
 
 const run = promisify(execFile);
@@ -42,6 +43,38 @@ async function logLine(file: string, text: string, timeoutMs = 10_000): Promise<
 
 const gpuTypes = await getLlamaGpuTypes("supported");
 const noGpu = gpuTypes.every((type) => type === false) ? false : "this machine has a GPU backend";
+
+describe("STEADYTEXT_GPU unset", { skip: process.env.STEADYTEXT_GPU ? "STEADYTEXT_GPU is set in this environment" : false }, () => {
+  let dir: string;
+  let daemon: SidecarProcess;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "steadytext-gpu-off-"));
+    daemon = await SidecarProcess.start({ port: await freePort(), cacheDir: dir, testModels: true });
+  });
+
+  after(async () => {
+    await daemon.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("the daemon computes on the CPU, does not warm up, and caches under each model file's sha256", async () => {
+    const client = daemon.client(60_000);
+    try {
+      const before = await client.request<StatusResult>("status");
+      assert.deepEqual(before.compute, { setting: "off", backend: "cpu", devices: [], fallback: null });
+      assert.deepEqual(before.models, [], "no model is loaded before a request needs it");
+      await client.request("generate", { prompt: "where?", max_new_tokens: 4 });
+      const [model] = (await client.request<StatusResult>("status")).models;
+      assert.deepEqual(
+        { ...model, sha256: typeof model!.sha256 },
+        { role: "generation", name: "steadytext-test-generation.gguf", sha256: "string", loaded: true, error: null, backend: "cpu", device: "cpu", gpu_layers: 0, identity: model!.sha256, warmed: false },
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});
 
 describe("STEADYTEXT_GPU=auto without a GPU, through st", { skip: noGpu }, () => {
   let dir: string;
