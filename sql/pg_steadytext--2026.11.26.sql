@@ -880,11 +880,12 @@ $$;
 
 -- Companion of steadytext_daemon_status (whose columns stay the original's):
 -- each model the daemon has loaded, and where it computes (backend "cpu",
--- "vulkan", "cuda"; the device class; layers on the GPU) with the identity its
--- results are cached under. No rows when the daemon does not answer.
+-- "vulkan", "cuda"; the device class; layers on the GPU), its file's sha256 and
+-- the identity its results are cached under (what steadytext_models.model_sha256
+-- holds: the file's sha256 on the CPU). No rows when the daemon does not answer.
 CREATE FUNCTION @extschema@.steadytext_daemon_models()
 RETURNS TABLE(role text, model_name text, loaded boolean, backend text, device text, gpu_layers integer,
-              model_sha256 text, cache_identity text, warmed boolean, error text)
+              file_sha256 text, cache_identity text, warmed boolean, error text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET steadytext.request_timeout_ms = 2000

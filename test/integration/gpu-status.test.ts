@@ -129,16 +129,16 @@ describe("STEADYTEXT_GPU=auto without a GPU, from SQL", { skip: noGpu }, () => {
   test("steadytext_daemon_models() reports the CPU, and SQL's cache keys keep the file's sha256", async () => {
     const [embedded] = await stack.query<{ ok: boolean }>("SELECT steadytext_embed('from SQL', false) IS NOT NULL AS ok");
     assert.equal(embedded!.ok, true);
-    const [model] = await stack.query<{ backend: string; device: string; gpu_layers: number; model_sha256: string; cache_identity: string }>(
-      "SELECT backend, device, gpu_layers, model_sha256, cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'",
+    const [model] = await stack.query<{ backend: string; device: string; gpu_layers: number; file_sha256: string; cache_identity: string }>(
+      "SELECT backend, device, gpu_layers, file_sha256, cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'",
     );
     assert.deepEqual([model!.backend, model!.device, model!.gpu_layers], ["cpu", "cpu", 0]);
-    assert.equal(model!.cache_identity, model!.model_sha256);
+    assert.equal(model!.cache_identity, model!.file_sha256);
     const published = await stack.waitFor(async () => {
       const rows = await stack.query<{ model_sha256: string }>("SELECT model_sha256 FROM steadytext_models WHERE selector = 'embedding:default'");
       return rows[0]?.model_sha256;
     });
-    assert.equal(published, model!.model_sha256);
+    assert.equal(published, model!.file_sha256);
   });
 
   test("steadytext_daemon_models() has no rows while the daemon does not answer", async () => {

@@ -15,7 +15,7 @@ SELECT isnt(steadytext_embed('where does this run?', false), NULL, 'an embedding
 SELECT is((SELECT backend || ' / ' || device || ' / ' || gpu_layers FROM steadytext_daemon_models() WHERE role = 'embedding'),
           'cpu / cpu / 0', 'steadytext_daemon_models() says it runs on the CPU, no layers on a GPU');
 SELECT is((SELECT cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'),
-          (SELECT model_sha256 FROM steadytext_daemon_models() WHERE role = 'embedding'),
+          (SELECT file_sha256 FROM steadytext_daemon_models() WHERE role = 'embedding'),
           'on the CPU its results are cached under the file''s sha256');
 SELECT is((SELECT cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'),
           (SELECT model_sha256 FROM steadytext_models WHERE selector = 'embedding:default'),
