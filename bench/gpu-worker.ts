@@ -42,6 +42,11 @@ export interface WorkerResult {
   embeddingAgain: string[];
   generationFresh: string[];
   embeddingFresh: string[];
+  /**
+   * The prompts decoded together as sequences of one context (one decode
+   * batch), which the daemon never does: on a GPU this changes the bits.
+   */
+  generationBatched: string[];
   firstCallMs: { generation: number; embedding: number };
   embeddingsPerSecond: number;
   tokensPerSecond: number;
@@ -103,6 +108,22 @@ async function main(): Promise<void> {
   const embeddingFresh: string[] = [];
   for (const text of config.texts) embeddingFresh.push(vectorHash(await embed(embedder, text)));
 
+  // What the daemon avoids: all prompts as sequences of one context, decoded in shared batches.
+  const batchedContext = await generator.model.createContext({
+    contextSize: 2048 * config.prompts.length,
+    batchSize: 512,
+    threads: config.threads,
+    sequences: config.prompts.length,
+  });
+  const generationBatched = await Promise.all(
+    config.prompts.map(async (prompt) => {
+      const chat = new LlamaChat({ contextSequence: batchedContext.getSequence(), chatWrapper: generator.chatWrapper });
+      const response = await chat.generateResponse([{ type: "user", text: prompt }], { maxTokens: config.maxTokens, temperature: 0, repeatPenalty: false });
+      return sha256(response.response.trim());
+    }),
+  );
+  await batchedContext.dispose();
+
   // Throughput, one call at a time: embeddings of the texts, and greedy tokens (counted as they come).
   const [, embedMs] = await timed(async () => {
     for (let i = 0; i < config.throughputCalls; i++) await embed(embedder, config.texts[i % config.texts.length]!);
@@ -133,6 +154,7 @@ async function main(): Promise<void> {
     embeddingAgain,
     generationFresh,
     embeddingFresh,
+    generationBatched,
     firstCallMs: { generation: firstGenerationMs, embedding: firstEmbeddingMs },
     embeddingsPerSecond: (config.throughputCalls * 1000) / embedMs,
     tokensPerSecond: (tokens * 1000) / generateMs,

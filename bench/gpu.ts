@@ -12,9 +12,11 @@
 //   second process          another process, same backend
 //   concurrent requests     all requests at once (twice each) through a daemon
 //                           with several contexts per model
-// Then throughput (one call at a time) on the backend against
-// STEADYTEXT_GPU=off, and whether backend and CPU answers differ (they do on
-// a GPU: that is why the backend is part of a result's identity).
+// For information, not checks: prompts decoded together as sequences of one
+// context (the daemon never does that: on a GPU it changes their bits), and
+// whether this backend's answers equal the CPU's (on a GPU they do not: that
+// is why the backend is part of a result's identity). Then throughput, one
+// call at a time, against STEADYTEXT_GPU=off on the same machine.
 //
 //   bench/gpu.sh [--gpu auto|vulkan|cuda|off] [--models tiny|realistic]
 
@@ -178,6 +180,9 @@ try {
     `concurrent through the daemon (${daemonGeneration.length + daemonEmbedding.length} in flight, 4 contexts/model)`,
     verdict([...first.generation, ...first.generation], daemonGeneration),
     verdict([...first.embedding, ...first.embedding], daemonEmbedding),
+  );
+  console.log(
+    `  ${"prompts batched in one context (the daemon never does)".padEnd(64)} ${verdict(first.generation, first.generationBatched).padEnd(15)} -`,
   );
   console.log(
     `  ${"this backend against the CPU (not guaranteed)".padEnd(64)} ${verdict(cpu.generation, first.generation).padEnd(15)} ${verdict(cpu.embedding, first.embedding)}`,

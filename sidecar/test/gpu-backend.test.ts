@@ -147,6 +147,22 @@ describe("engines on different backends sharing one cache", () => {
     }
   });
 
+  test("no two requests share a decode batch: each generation context holds a single sequence", async () => {
+    const engine = new Engine({ ...settingsFor("off"), contextsPerModel: 2 });
+    try {
+      const loaded = await engine.host.get(engine.resolveDefaults().find((m) => m.role === "generation")!);
+      const pool = loaded.generationSlots();
+      const leases = await Promise.all([pool.acquire(), pool.acquire()]);
+      assert.notEqual(leases[0]!.resource.sequence.context, leases[1]!.resource.sequence.context, "concurrent requests get separate contexts");
+      for (const lease of leases) {
+        assert.equal(lease.resource.sequence.context.totalSequences, 1);
+        lease.release();
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+
   test("warm-up runs each default model that is on disk once, marks it warmed, and skips a missing one", async () => {
     const settings = { ...settingsFor("off"), modelPaths: { reranking: join(dir, "no-such-reranker.gguf") } };
     const engine = new Engine(settings);
