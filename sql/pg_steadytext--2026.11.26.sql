@@ -878,6 +878,30 @@ BEGIN
 END
 $$;
 
+-- Companion of steadytext_daemon_status (whose columns stay the original's):
+-- each model the daemon has loaded, and where it computes (backend "cpu",
+-- "vulkan", "cuda"; the device class; layers on the GPU), its file's sha256 and
+-- the identity its results are cached under (what steadytext_models.model_sha256
+-- holds: the file's sha256 on the CPU). No rows when the daemon does not answer.
+CREATE FUNCTION @extschema@.steadytext_daemon_models()
+RETURNS TABLE(role text, model_name text, loaded boolean, backend text, device text, gpu_layers integer,
+              file_sha256 text, cache_identity text, warmed boolean, error text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET steadytext.request_timeout_ms = 2000
+SET steadytext.on_unavailable = 'null' AS $$
+DECLARE
+    v_status jsonb := @extschema@._steadytext_call('status', '{}');
+BEGIN
+    RETURN QUERY
+    SELECT m ->> 'role', m ->> 'name', (m ->> 'loaded')::boolean, m ->> 'backend', m ->> 'device',
+           (m ->> 'gpu_layers')::integer, m ->> 'sha256', m ->> 'identity', coalesce((m ->> 'warmed')::boolean, false),
+           m ->> 'error'
+    FROM jsonb_array_elements(coalesce(v_status -> 'models', '[]')) AS m
+    ORDER BY 1, 2;
+END
+$$;
+
 -- Starts the configured steadytext.daemon_command (a path set by a
 -- superuser) with fixed arguments; no shell, no user-controlled text.
 CREATE FUNCTION @extschema@.steadytext_daemon_start()

@@ -221,7 +221,7 @@ describe("the worker", () => {
   test("one sidecar serves the queues of several databases", async () => {
     await stack.cluster.createDatabase("second_db");
     await withSidecar({ STEADYTEXT_QUEUE_DATABASES: "second_db" }, async (sidecar) => {
-      const [{ id }] = await stack.cluster.query<{ id: string }>("SELECT steadytext_embed_async('from the second database') AS id", [], "second_db");
+      const { id } = (await stack.cluster.query<{ id: string }>("SELECT steadytext_embed_async('from the second database') AS id", [], "second_db"))[0]!;
       await stack.waitFor(
         async () =>
           (await stack.cluster.query<{ status: string }>("SELECT status FROM steadytext_check_async($1)", [id], "second_db"))[0]!.status === "completed",

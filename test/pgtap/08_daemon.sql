@@ -1,13 +1,25 @@
 -- Daemon status and control from SQL: real uptime and heartbeat; start and
 -- stop only for steadytext_admin, and start never runs a shell.
 BEGIN;
-SELECT plan(8);
+SELECT plan(12);
 
 SELECT is((SELECT status FROM steadytext_daemon_status()), 'healthy', 'the daemon answers');
 SELECT ok((SELECT uptime_seconds >= 0 FROM steadytext_daemon_status()), 'with its uptime');
 SELECT ok((SELECT last_heartbeat > now() - interval '1 minute' FROM steadytext_daemon_status()), 'and a fresh heartbeat');
 SELECT is((SELECT endpoint FROM steadytext_daemon_status()), _steadytext_endpoint(), 'on the configured endpoint');
 SELECT ok(EXISTS (SELECT 1 FROM steadytext_daemon_health WHERE status = 'healthy'), 'the sidecar writes its heartbeat row');
+
+-- Where each model computes: the CPU unless STEADYTEXT_GPU says otherwise, and on the CPU a
+-- result's identity is the model file's sha256, the one SQL computes cache keys with.
+SELECT isnt(steadytext_embed('where does this run?', false), NULL, 'an embedding loads the embedding model');
+SELECT is((SELECT backend || ' / ' || device || ' / ' || gpu_layers FROM steadytext_daemon_models() WHERE role = 'embedding'),
+          'cpu / cpu / 0', 'steadytext_daemon_models() says it runs on the CPU, no layers on a GPU');
+SELECT is((SELECT cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'),
+          (SELECT file_sha256 FROM steadytext_daemon_models() WHERE role = 'embedding'),
+          'on the CPU its results are cached under the file''s sha256');
+SELECT is((SELECT cache_identity FROM steadytext_daemon_models() WHERE role = 'embedding'),
+          (SELECT model_sha256 FROM steadytext_models WHERE selector = 'embedding:default'),
+          'the identity SQL computes cache keys with');
 
 -- Start runs the configured command without a shell; unset, it is a clear error.
 SELECT throws_ok($$SELECT steadytext_daemon_start()$$, '55000', 'steadytext.daemon_command is not set');

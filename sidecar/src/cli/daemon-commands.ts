@@ -102,6 +102,12 @@ async function stop(flags: ConnectionFlags): Promise<void> {
   console.log(`daemon stopped (pid ${pid})`);
 }
 
+function computeLine(compute: NonNullable<StatusResult["compute"]>): string {
+  const devices = compute.devices.length > 0 ? ` (${compute.devices.join(" + ")})` : "";
+  const fallback = compute.fallback ? `, no GPU: ${compute.fallback}` : "";
+  return `${compute.backend}${devices}, STEADYTEXT_GPU=${compute.setting}${fallback}`;
+}
+
 async function status(flags: ConnectionFlags & { json?: boolean }): Promise<void> {
   const settings = loadSettings(withEnvironment(flags));
   const { pid, status: s } = await statusOf(settings);
@@ -115,6 +121,7 @@ async function status(flags: ConnectionFlags & { json?: boolean }): Promise<void
     port: settings.port,
     uptime_seconds: s?.uptime_seconds ?? null,
     version: s?.version ?? null,
+    compute: s?.compute ?? null,
     models: s?.models ?? [],
   };
   if (flags.json) {
@@ -127,7 +134,11 @@ async function status(flags: ConnectionFlags & { json?: boolean }): Promise<void
     return;
   }
   console.log(`daemon running (pid ${report.pid ?? "?"}) on ${settings.endpoint}, ${s ? `up ${s.uptime_seconds} s` : "not responding"}`);
-  for (const m of report.models) console.log(`  ${m.role}: ${m.name} ${m.loaded ? "loaded" : `not loaded (${m.error ?? ""})`}`);
+  if (report.compute) console.log(`  compute: ${computeLine(report.compute)}`);
+  for (const m of report.models) {
+    const where = m.loaded && m.backend ? ` on ${m.backend} (${m.device ?? "?"}${m.backend === "cpu" ? "" : `, ${m.gpu_layers ?? "?"} layers`})` : "";
+    console.log(`  ${m.role}: ${m.name} ${m.loaded ? `loaded${where}` : `not loaded (${m.error ?? ""})`}`);
+  }
 }
 
 export function registerDaemonCommands(program: Command): void {

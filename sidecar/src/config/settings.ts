@@ -8,6 +8,11 @@ import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/codec.js";
 export const DEFAULT_DAEMON_HOST = "127.0.0.1";
 export const DEFAULT_DAEMON_PORT = 5557;
 
+/** Where models compute: `off` is the CPU (the default); `auto` takes a GPU when one works, else the CPU. */
+export const GPU_SETTINGS = ["off", "auto", "vulkan", "cuda"] as const;
+export type GpuSetting = (typeof GPU_SETTINGS)[number];
+export type GpuLayers = number | "max";
+
 const flag = z
   .string()
   .transform((v) => ["1", "true", "yes", "on"].includes(v.trim().toLowerCase()))
@@ -15,6 +20,13 @@ const flag = z
 const positiveInt = z.coerce.number().int().positive().optional();
 const positiveNumber = z.coerce.number().positive().optional();
 const text = z.string().min(1).optional();
+/** Layers to offload to the GPU: all of them ("max") or a fixed count. Never llama.cpp's "auto", which depends on free VRAM. */
+const gpuLayers = z
+  .string()
+  .trim()
+  .regex(/^(max|\d+)$/, "must be 'max' or a whole number of layers")
+  .transform((v): GpuLayers => (v === "max" ? "max" : Number(v)))
+  .optional();
 
 const environmentSchema = z.object({
   STEADYTEXT_DAEMON_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' and '-' only").optional(),
@@ -41,6 +53,11 @@ const environmentSchema = z.object({
   STEADYTEXT_EMBEDDING_MODE: z.enum(["query", "passage"]).optional(),
   STEADYTEXT_HF_ENDPOINT: z.url().optional(),
   STEADYTEXT_THREADS: positiveInt,
+  STEADYTEXT_GPU: z.enum(GPU_SETTINGS).optional(),
+  STEADYTEXT_GPU_LAYERS: gpuLayers,
+  STEADYTEXT_GENERATION_GPU_LAYERS: gpuLayers,
+  STEADYTEXT_EMBEDDING_GPU_LAYERS: gpuLayers,
+  STEADYTEXT_RERANKING_GPU_LAYERS: gpuLayers,
   STEADYTEXT_CONTEXTS_PER_MODEL: positiveInt,
   STEADYTEXT_MAX_CONTEXT_WINDOW: positiveInt,
   STEADYTEXT_MAX_REQUEST_BYTES: positiveInt,
@@ -91,6 +108,10 @@ export interface Settings {
   generationSize: "small" | "large";
   embeddingMode: "query" | "passage";
   hfEndpoint: string;
+  /** STEADYTEXT_GPU: the compute backend asked for. */
+  gpu: GpuSetting;
+  /** Layers each role's model offloads when a GPU backend runs (STEADYTEXT_GPU_LAYERS, per role STEADYTEXT_<ROLE>_GPU_LAYERS). */
+  gpuLayers: Record<ModelRole, GpuLayers>;
   /** Threads per context; undefined lets each model choose (see LoadedModel.threads). */
   threads: number | undefined;
   contextsPerModel: number;
@@ -168,6 +189,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     generationSize: e.STEADYTEXT_GENERATION_SIZE ?? "small",
     embeddingMode: e.STEADYTEXT_EMBEDDING_MODE ?? "query",
     hfEndpoint: (e.STEADYTEXT_HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
+    gpu: e.STEADYTEXT_GPU ?? "off",
+    gpuLayers: {
+      generation: e.STEADYTEXT_GENERATION_GPU_LAYERS ?? e.STEADYTEXT_GPU_LAYERS ?? "max",
+      embedding: e.STEADYTEXT_EMBEDDING_GPU_LAYERS ?? e.STEADYTEXT_GPU_LAYERS ?? "max",
+      reranking: e.STEADYTEXT_RERANKING_GPU_LAYERS ?? e.STEADYTEXT_GPU_LAYERS ?? "max",
+    },
     threads: e.STEADYTEXT_THREADS,
     contextsPerModel,
     maxContextWindow: e.STEADYTEXT_MAX_CONTEXT_WINDOW,

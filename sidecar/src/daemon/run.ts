@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { PgMirror, type Heartbeat } from "../cache/pg-mirror.js";
 import type { Settings } from "../config/settings.js";
 import { Engine } from "../engine/engine.js";
+import { warmUp } from "../inference/warm-up.js";
 import { ModelIdentities } from "../models/identity.js";
 import { writeTestModels } from "../models/test-models/index.js";
 import { configureLogger, logger } from "../util/logger.js";
@@ -43,6 +44,11 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   engine = new Engine(settings, { mirror });
   const running = engine;
   const queue = settings.pgUrl ? new QueueService(settings.pgUrl, settings, running) : undefined;
+  // A GPU backend opens before the socket does: one asked for by name that cannot run here stops the start, with its reason.
+  const compute = settings.gpu === "off" ? undefined : await running.host.compute().catch(async (error: unknown) => {
+    await mirror?.close();
+    throw error;
+  });
 
   let stopping: Promise<void> | undefined;
   let finished!: () => void;
@@ -73,11 +79,19 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   // SQL can find cached answers before the first request reaches us.
   for (const resolved of running.resolveDefaults()) {
     const sha256 = await running.host.identityIfPresent(resolved);
-    if (sha256) mirror?.publishModel(undefined, resolved.selector, sha256, resolved.name);
+    if (sha256) mirror?.publishModel(undefined, resolved.selector, await running.host.resultIdentity(resolved.role, sha256), resolved.name);
   }
+  if (compute && compute.backend !== "cpu") await warmUp(running.host, running.resolveDefaults());
   void mirror?.beat();
   log.info(
-    { endpoint: settings.endpoint, testModels: settings.testModels, mirror: Boolean(mirror), queueWorker: Boolean(queue) && settings.queue.worker },
+    {
+      endpoint: settings.endpoint,
+      testModels: settings.testModels,
+      mirror: Boolean(mirror),
+      queueWorker: Boolean(queue) && settings.queue.worker,
+      backend: compute?.backend ?? "cpu",
+      devices: compute?.devices ?? [],
+    },
     "daemon ready",
   );
   await done;

@@ -231,6 +231,7 @@ export class DaemonServer {
       requests: this.requests,
       in_flight: this.inFlight.size,
       cancelled: this.cancelled,
+      compute: this.engine.host.knownCompute() ?? null,
       models: this.engine.host.modelStatus(),
       ...(this.queue ? { queue: this.queue.stats() } : {}),
     };

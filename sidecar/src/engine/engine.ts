@@ -12,7 +12,7 @@ import { generateText } from "../inference/generate.js";
 import { compileConstraint, constraintFrom } from "../inference/grammar.js";
 import { ModelHost } from "../inference/model-host.js";
 import { scoreDocuments } from "../inference/rerank.js";
-import { llamaRuntime } from "../inference/runtime.js";
+import type { Runtime } from "../inference/runtime.js";
 import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
 import { invalidParams, unavailable } from "../protocol/errors.js";
@@ -29,6 +29,8 @@ export interface EngineOptions {
   /** Keep results in the local SQLite cache (default true). */
   localCache?: boolean;
   mirror?: PgMirror | undefined;
+  /** Opens the llama.cpp runtime for STEADYTEXT_GPU (default: the process's shared one). */
+  runtime?: ((setting: Settings["gpu"]) => Promise<Runtime>) | undefined;
 }
 
 interface Identity {
@@ -47,7 +49,7 @@ export class Engine {
     readonly settings: Settings,
     options: EngineOptions = {},
   ) {
-    this.host = new ModelHost(settings, new ModelIdentities(join(settings.cacheDir, "model-identities.json")));
+    this.host = new ModelHost(settings, new ModelIdentities(join(settings.cacheDir, "model-identities.json")), options.runtime);
     this.cache =
       options.localCache === false
         ? undefined
@@ -61,16 +63,21 @@ export class Engine {
 
   /**
    * The model identity for cache keys, without loading the model: the file's
-   * sha256 when it is on disk, else the last identity seen for the selector,
-   * so cached answers survive a missing model file.
+   * sha256 when it is on disk, else the last one seen for the selector, so
+   * cached answers survive a missing model file; on a GPU, combined with the
+   * backend and device (host.resultIdentity).
    */
   private async identity(resolved: ResolvedModel, database: string | undefined): Promise<Identity | undefined> {
-    const sha256 = await this.host.identityIfPresent(resolved);
-    if (sha256 === undefined) return this.cache?.lastKnownIdentity(resolved.selector);
-    if (this.recordedIdentities.get(resolved.selector) !== sha256) {
-      this.cache?.rememberIdentity(resolved.selector, sha256, resolved.name);
-      this.recordedIdentities.set(resolved.selector, sha256);
+    const fileSha256 = await this.host.identityIfPresent(resolved);
+    if (fileSha256 === undefined) {
+      const last = this.cache?.lastKnownIdentity(resolved.selector);
+      return last && { sha256: await this.host.resultIdentity(resolved.role, last.sha256), name: last.name };
     }
+    if (this.recordedIdentities.get(resolved.selector) !== fileSha256) {
+      this.cache?.rememberIdentity(resolved.selector, fileSha256, resolved.name);
+      this.recordedIdentities.set(resolved.selector, fileSha256);
+    }
+    const sha256 = await this.host.resultIdentity(resolved.role, fileSha256);
     this.mirror?.publishModel(database, resolved.selector, sha256, resolved.name);
     return { sha256, name: resolved.name };
   }
@@ -128,7 +135,7 @@ export class Engine {
     }
 
     const loaded = await this.host.get(resolved);
-    const compiled = await compileConstraint(await llamaRuntime(), constraint);
+    const compiled = await compileConstraint((await this.host.runtime()).llama, constraint);
     const started = performance.now();
     const text = await generateText(loaded, {
       prompt: params.prompt,
@@ -143,8 +150,8 @@ export class Engine {
     });
     compiled.check(text, params.max_new_tokens);
     if (params.use_cache) {
-      const key = keyFor(loaded.sha256);
-      const entry = this.generationEntry(key, params, constraint, loaded, text, performance.now() - started);
+      const key = keyFor(loaded.identity);
+      const entry = this.generationEntry(key, params, constraint, { sha256: loaded.identity, name: loaded.name }, text, performance.now() - started);
       await this.store("generation", encodeText(text), entry, ctx, sync);
     }
     return text;
@@ -210,7 +217,7 @@ export class Engine {
         missing.map(async (index, j) => {
           const vector = vectors[j]!;
           results[index] = vector;
-          if (params.use_cache) await this.store("embedding", encodeVector(vector), entryFor(loaded, texts[index]!, vector, ms), ctx, sync);
+          if (params.use_cache) await this.store("embedding", encodeVector(vector), entryFor({ sha256: loaded.identity, name: loaded.name }, texts[index]!, vector, ms), ctx, sync);
         }),
       );
     }
@@ -238,7 +245,7 @@ export class Engine {
           scores[index] = score;
           if (!params.use_cache) return;
           const document = params.documents[index]!;
-          const key = rerankKey(loaded.sha256, params.query, document, params.task, params.seed);
+          const key = rerankKey(loaded.identity, params.query, document, params.task, params.seed);
           await this.store("reranking", encodeScore(score), {
             key,
             kind: "rerank",
@@ -246,7 +253,7 @@ export class Engine {
             response: document,
             score,
             modelName: loaded.name,
-            modelSha256: loaded.sha256,
+            modelSha256: loaded.identity,
             seed: params.seed,
             params: { task: params.task },
             generationTimeMs: ms,

@@ -13,14 +13,15 @@ import {
   type LlamaEmbeddingContext,
   type LlamaModel,
 } from "node-llama-cpp";
-import type { ModelRole, Settings } from "../config/settings.js";
+import type { GpuSetting, ModelRole, Settings } from "../config/settings.js";
 import { downloadModel } from "../models/download.js";
+import { deviceClass, resultIdentity } from "../models/compute-identity.js";
 import type { ModelIdentities } from "../models/identity.js";
 import type { ResolvedModel } from "../models/resolve.js";
 import { unavailable } from "../protocol/errors.js";
 import { logger } from "../util/logger.js";
 import { ResourcePool } from "../util/resource-pool.js";
-import { llamaRuntime } from "./runtime.js";
+import { ComputeBackendError, computeRuntime, cpuCompute, type ComputeDevice, type Runtime } from "./runtime.js";
 
 const DEFAULT_CONTEXT_WINDOW = 8192;
 /** Below this size a model computes so little per token that extra threads only add synchronisation. */
@@ -43,8 +44,13 @@ export class LoadedModel {
   constructor(
     readonly resolved: ResolvedModel,
     readonly model: LlamaModel,
+    /** The model file's sha256. */
     readonly sha256: string,
     private readonly settings: Settings,
+    /** Where it computes. */
+    readonly compute: ComputeDevice,
+    /** What cache keys use: the file's sha256 on the CPU, a hash of file, backend, device and layers on a GPU. */
+    readonly identity: string,
   ) {
     this.chatWrapper = resolveChatWrapper(model);
   }
@@ -100,19 +106,33 @@ export class LoadedModel {
 export interface ModelStatus {
   role: ModelRole;
   name: string;
+  /** The model file's sha256. */
   sha256: string | null;
   loaded: boolean;
   error: string | null;
+  /** "cpu", "vulkan", "cuda" or "metal"; null until loaded. */
+  backend: ComputeDevice["backend"] | null;
+  /** The device class: GPU names, or "cpu". */
+  device: string | null;
+  /** Layers on the GPU (0 on the CPU). */
+  gpu_layers: number | null;
+  /** The identity its results are cached under (equals sha256 on the CPU). */
+  identity: string | null;
+  /** Whether the daemon's start-up warm-up has run it once (GPU backends only). */
+  warmed: boolean;
 }
 
 export class ModelHost {
   private readonly models = new Map<string, Promise<LoadedModel>>();
   private readonly downloads = new Map<string, Promise<void>>();
   private readonly status = new Map<string, ModelStatus>();
+  private openedCompute: ComputeDevice | undefined;
 
   constructor(
     private readonly settings: Settings,
     private readonly identities: ModelIdentities,
+    /** The process's llama.cpp runtime for a STEADYTEXT_GPU setting (replaceable in tests). */
+    private readonly openRuntime: (setting: GpuSetting) => Promise<Runtime> = computeRuntime,
   ) {}
 
   /** The loaded model for a resolved request, loading it on first use. Throws `unavailable`. */
@@ -129,13 +149,56 @@ export class ModelHost {
           sha256: null,
           loaded: false,
           error: error instanceof Error ? error.message : String(error),
+          backend: null,
+          device: null,
+          gpu_layers: null,
+          identity: null,
+          warmed: false,
         });
       });
     }
     return loading;
   }
 
-  /** The identity of a model file without loading it (for publishing to SQL); undefined if it is not on disk. */
+  /** Where this process computes; opens the runtime. Throws `unavailable`. */
+  async compute(): Promise<ComputeDevice> {
+    return (await this.runtime()).compute;
+  }
+
+  /** The llama.cpp runtime models and grammars use. Throws `unavailable` when the asked-for backend cannot run. */
+  async runtime(): Promise<Runtime> {
+    try {
+      const runtime = await this.openRuntime(this.settings.gpu);
+      this.openedCompute = runtime.compute;
+      return runtime;
+    } catch (error) {
+      if (error instanceof ComputeBackendError) throw unavailable(error.message);
+      throw error;
+    }
+  }
+
+  /**
+   * The identity results of a model file are cached under on this process's
+   * backend (see models/compute-identity.ts). With STEADYTEXT_GPU=off it is
+   * the file's sha256 and nothing is opened.
+   */
+  async resultIdentity(role: ModelRole, fileSha256: string): Promise<string> {
+    if (this.settings.gpu === "off") return fileSha256;
+    return resultIdentity(fileSha256, await this.compute(), this.settings.gpuLayers[role]);
+  }
+
+  /** Where this process computes, if known yet without opening anything (always known when STEADYTEXT_GPU is off). */
+  knownCompute(): ComputeDevice | undefined {
+    return this.settings.gpu === "off" ? cpuCompute("off") : this.openedCompute;
+  }
+
+  /** Record that the start-up warm-up ran this model. */
+  markWarmed(resolved: ResolvedModel): void {
+    const status = this.status.get(resolved.path);
+    if (status) status.warmed = true;
+  }
+
+  /** The sha256 of a model file without loading it (for publishing to SQL); undefined if it is not on disk. */
   async identityIfPresent(resolved: ResolvedModel): Promise<string | undefined> {
     try {
       // of() stats the file first: a missing file throws, with no separate existence check.
@@ -191,17 +254,35 @@ export class ModelHost {
   private async load(resolved: ResolvedModel): Promise<LoadedModel> {
     await this.ensureFile(resolved);
     const started = performance.now();
+    const { llama, compute } = await this.runtime();
+    const gpuLayers = this.settings.gpuLayers[resolved.role];
     let model: LlamaModel;
     try {
-      const llama = await llamaRuntime();
-      model = await llama.loadModel({ modelPath: resolved.path });
+      // The CPU path loads exactly as before; a GPU offloads a fixed number of layers, never a VRAM-dependent "auto".
+      model = await llama.loadModel({ modelPath: resolved.path, ...(compute.backend === "cpu" ? {} : { gpuLayers }) });
     } catch (error) {
       throw unavailable(`model ${resolved.name} could not be loaded: ${error instanceof Error ? error.message : String(error)}`);
     }
     const sha256 = await this.identities.of(resolved.path);
-    const loaded = new LoadedModel(resolved, model, sha256, this.settings);
-    this.status.set(resolved.path, { role: resolved.role, name: resolved.name, sha256, loaded: true, error: null });
-    logger().info({ model: resolved.name, role: resolved.role, sha256, ms: Math.round(performance.now() - started) }, "model loaded");
+    const identity = resultIdentity(sha256, compute, gpuLayers);
+    const loaded = new LoadedModel(resolved, model, sha256, this.settings, compute, identity);
+    const device = deviceClass(compute);
+    this.status.set(resolved.path, {
+      role: resolved.role,
+      name: resolved.name,
+      sha256,
+      loaded: true,
+      error: null,
+      backend: compute.backend,
+      device,
+      gpu_layers: model.gpuLayers,
+      identity,
+      warmed: false,
+    });
+    logger().info(
+      { model: resolved.name, role: resolved.role, sha256, backend: compute.backend, device, gpuLayers: model.gpuLayers, ms: Math.round(performance.now() - started) },
+      "model loaded",
+    );
     return loaded;
   }
 

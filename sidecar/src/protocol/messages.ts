@@ -156,7 +156,23 @@ export interface StatusResult {
   in_flight: number;
   /** Requests aborted because their client cancelled or went away. */
   cancelled: number;
-  models: Array<{ role: string; name: string; sha256: string | null; loaded: boolean; error: string | null }>;
+  /** Where models compute: what STEADYTEXT_GPU asked for and what runs (null until the runtime is open). */
+  compute: { setting: string; backend: string; devices: string[]; fallback: string | null } | null;
+  models: Array<{
+    role: string;
+    name: string;
+    sha256: string | null;
+    loaded: boolean;
+    error: string | null;
+    /** "cpu", "vulkan", "cuda" or "metal"; null until loaded. */
+    backend?: string | null;
+    /** GPU device names, or "cpu". */
+    device?: string | null;
+    gpu_layers?: number | null;
+    /** What cache keys use for this model: the file's sha256 on the CPU, combined with backend and device on a GPU. */
+    identity?: string | null;
+    warmed?: boolean;
+  }>;
   /** Per database whose queue this daemon serves. */
   queue?: Record<string, QueueStats>;
 }

@@ -8,7 +8,7 @@ import { filledTensor, randomTensor, SeededRandom, tensorSeed } from "./weights.
 
 export type TestModelKind = "generation" | "embedding" | "reranking";
 
-interface Shape {
+export interface TestModelShape {
   arch: "llama" | "qwen3";
   embeddingLength: number;
   blockCount: number;
@@ -21,7 +21,9 @@ interface Shape {
   poolingType?: number;
 }
 
-const SHAPES: Record<TestModelKind, Shape> = {
+type Shape = TestModelShape;
+
+export const TEST_MODEL_SHAPES: Readonly<Record<TestModelKind, Shape>> = {
   generation: {
     arch: "llama", embeddingLength: 64, blockCount: 2, feedForwardLength: 128,
     headCount: 4, headCountKv: 4, headDim: 16, contextLength: 2048,
@@ -156,8 +158,8 @@ export interface TestModelImage {
   tensors: GgufTensor[];
 }
 
-export function buildTestModel(kind: TestModelKind, seed: number): TestModelImage {
-  const shape = SHAPES[kind];
+/** The model of a kind; another shape (say, a realistic one for benchmarks) keeps the same recipe. */
+export function buildTestModel(kind: TestModelKind, seed: number, shape: TestModelShape = TEST_MODEL_SHAPES[kind]): TestModelImage {
   const vocab = buildVocabulary();
   return { metadata: metadata(kind, shape, vocab), tensors: tensors(kind, shape, vocab, seed) };
 }
