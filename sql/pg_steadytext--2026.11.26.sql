@@ -1832,20 +1832,33 @@ BEGIN
 END
 $$;
 
--- A dropped table takes its pipelines (and so their queue items) with it.
+-- A dropped table takes its pipelines (and so their queue items) with it; a
+-- dropped column a pipeline reads or writes ends that pipeline, with a
+-- warning, so the table's inserts keep working.
 CREATE FUNCTION @extschema@._steadytext_forget_dropped_tables()
 RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_id integer;
+    v_pipeline record;
+    v_trigger text;
 BEGIN
-    FOR v_id IN
+    FOR v_pipeline IN
         DELETE FROM @extschema@.steadytext_auto_embed_pipelines x
         USING pg_catalog.pg_event_trigger_dropped_objects() d
-        WHERE d.object_type = 'table' AND x.source = d.objid
-        RETURNING x.id
+        WHERE x.source = d.objid
+          AND (d.object_type = 'table'
+               OR (d.object_type = 'table column'
+                   AND d.address_names[3] = ANY (x.key_columns || x.vector_column
+                                                 || @extschema@._steadytext_pipeline_columns(x.template, x.text_column))))
+        RETURNING x.id, x.source, x.vector_column, d.object_type
     LOOP
-        EXECUTE format('DROP FUNCTION IF EXISTS @extschema@.%I()', '_steadytext_auto_embed_' || v_id);
+        EXECUTE format('DROP FUNCTION IF EXISTS @extschema@.%I() CASCADE', '_steadytext_auto_embed_' || v_pipeline.id);
+        IF v_pipeline.object_type = 'table column' THEN
+            FOREACH v_trigger IN ARRAY ARRAY['_delete', '_truncate'] LOOP
+                EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', 'steadytext_auto_embed_' || v_pipeline.vector_column || v_trigger, v_pipeline.source);
+            END LOOP;
+            RAISE WARNING 'auto-embedding of %.% ended: a column it uses was dropped', v_pipeline.source, v_pipeline.vector_column;
+        END IF;
     END LOOP;
 END
 $$;

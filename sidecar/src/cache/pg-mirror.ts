@@ -96,6 +96,8 @@ export class PgMirror {
     if (!queue) {
       const pool = new pg.Pool({ ...this.base, database: name, max: 2, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 5_000, application_name: "steadytext-sidecar" });
       pool.on("error", (error) => logger().warn({ database: name, error: error.message }, "mirror connection error"));
+      // A connection lost mid-transaction fails that flush (retried); without a listener it would end the process.
+      pool.on("connect", (client) => client.on("error", (error) => logger().debug({ database: name, error: error.message }, "mirror connection lost")));
       queue = { pool, entries: new Map(), touches: new Map(), models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
       this.databases.set(name, queue);
     }

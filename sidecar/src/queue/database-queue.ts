@@ -67,6 +67,8 @@ export class DatabaseQueue {
       application_name: "steadytext-queue",
     });
     this.pool.on("error", (error) => this.log.debug({ error: error.message }, "queue connection error"));
+    // A connection lost mid-query (the server restarting) fails that query; without a listener it would end the process.
+    this.pool.on("connect", (client) => client.on("error", (error) => this.log.debug({ error: error.message }, "queue connection lost")));
   }
 
   get database(): string {
