@@ -2,6 +2,20 @@
 
 \echo Use "CREATE EXTENSION pg_steadytext CASCADE" to load this file. \quit
 
+-- The functions name pgvector's type through this schema: install into the
+-- schema that holds vector (CREATE EXTENSION pg_steadytext SCHEMA s CASCADE
+-- installs both there).
+DO $vector_schema$
+BEGIN
+    IF (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'vector')
+       IS DISTINCT FROM '@extschema@'::regnamespace THEN
+        RAISE EXCEPTION 'pg_steadytext must be installed in the schema of the vector extension (%)',
+            (SELECT e.extnamespace::regnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'vector')
+            USING HINT = 'CREATE EXTENSION pg_steadytext SCHEMA <that schema>';
+    END IF;
+END
+$vector_schema$;
+
 -- ---------------------------------------------------------------------------
 -- Roles and tables
 -- ---------------------------------------------------------------------------
@@ -21,7 +35,7 @@ $roles$;
 -- or the owner) writes here.
 CREATE TABLE @extschema@.steadytext_cache (
     id bigserial PRIMARY KEY,
-    cache_key text NOT NULL UNIQUE,
+    cache_key text NOT NULL CONSTRAINT idx_steadytext_cache_key UNIQUE,
     kind text NOT NULL DEFAULT 'generate' CHECK (kind IN ('generate', 'embed', 'rerank')),
     prompt text NOT NULL,
     response text,
@@ -40,7 +54,9 @@ CREATE TABLE @extschema@.steadytext_cache (
     response_size integer,
     generation_time_ms integer
 );
-CREATE INDEX steadytext_cache_last_accessed_idx ON @extschema@.steadytext_cache (last_accessed);
+-- The original's index names (idx_steadytext_cache_key is the unique constraint's index).
+CREATE INDEX idx_steadytext_cache_last_accessed ON @extschema@.steadytext_cache (last_accessed);
+CREATE INDEX idx_steadytext_cache_access_count ON @extschema@.steadytext_cache (access_count);
 CREATE INDEX steadytext_cache_created_at_idx ON @extschema@.steadytext_cache (created_at);
 COMMENT ON TABLE @extschema@.steadytext_cache IS
     'Results of steadytext functions, keyed by a SHA-256 over every input that changes them (model file included). Written by the sidecar.';
@@ -102,7 +118,26 @@ CREATE TABLE @extschema@.steadytext_daemon_health (
     avg_response_time_ms integer
 );
 
+-- Per-user request limits (the original's table). Enforced by the daemon on
+-- requests that reach a model; cache hits are never limited. A user without
+-- a row is not limited.
+CREATE TABLE @extschema@.steadytext_rate_limits (
+    user_id text PRIMARY KEY,
+    requests_per_minute integer DEFAULT 60,
+    requests_per_hour integer DEFAULT 1000,
+    requests_per_day integer DEFAULT 10000,
+    current_minute_count integer DEFAULT 0,
+    current_hour_count integer DEFAULT 0,
+    current_day_count integer DEFAULT 0,
+    last_reset timestamptz DEFAULT now(),
+    last_reset_minute timestamptz DEFAULT now(),
+    last_reset_hour timestamptz DEFAULT now(),
+    last_reset_day timestamptz DEFAULT now(),
+    created_at timestamptz DEFAULT now()
+);
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_config', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_rate_limits', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_models', '');
@@ -199,6 +234,9 @@ BEGIN
     IF (model_repo IS NULL) <> (model_filename IS NULL) THEN
         RAISE EXCEPTION 'model_repo and model_filename must be given together';
     END IF;
+    IF coalesce(unsafe_mode, false) AND model IS NULL AND model_repo IS NULL THEN
+        RAISE EXCEPTION 'unsafe_mode=TRUE requires a model parameter';
+    END IF;
     IF model LIKE '%:%' THEN
         IF coalesce(unsafe_mode, false) THEN
             RAISE EXCEPTION 'Remote models are not supported: this daemon runs local GGUF models only';
@@ -212,8 +250,8 @@ BEGIN
         RETURN role || ':name:' || model;
     END IF;
     IF nullif(size, '') IS NOT NULL THEN
-        IF size NOT IN ('small', 'large') THEN
-            RAISE EXCEPTION 'size must be ''small'' or ''large''';
+        IF size NOT IN ('mini', 'small', 'medium', 'large') THEN
+            RAISE EXCEPTION 'Invalid size ''%''. Valid options are: mini, small, medium, large', size;
         END IF;
         RETURN role || ':size:' || size;
     END IF;
@@ -790,35 +828,40 @@ $$;
 CREATE FUNCTION @extschema@.steadytext_version()
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '2026.11.26'::text $$;
 
-CREATE FUNCTION @extschema@.steadytext_config_get(key text)
+CREATE FUNCTION @extschema@.steadytext_config_get(config_key text)
 RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
-    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config c WHERE c.key = steadytext_config_get.key
+    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config c WHERE c.key = config_key
 $$;
 
--- Validated configuration change with an audit row. Host and port also
--- become this database's steadytext.daemon_host / daemon_port settings.
-CREATE FUNCTION @extschema@.steadytext_config_set(key text, value text)
+-- Validated configuration change with an audit row. Known keys (matched
+-- case-insensitively) are validated and stored typed; any other key is the
+-- user's own setting, stored as given. Host and port also become this
+-- database's steadytext.daemon_host / daemon_port settings.
+CREATE FUNCTION @extschema@.steadytext_config_set(config_key text, config_value text)
 RETURNS void LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_key text := lower(btrim(key));
+    v_key text := lower(btrim(config_key));
     v_value jsonb;
     v_number numeric;
 BEGIN
+    IF v_key = '' THEN
+        RAISE EXCEPTION 'Configuration key cannot be empty';
+    END IF;
     CASE v_key
     WHEN 'daemon_host' THEN
-        IF value !~ '^[A-Za-z0-9._-]{1,253}$' THEN
+        IF config_value !~ '^[A-Za-z0-9._-]{1,253}$' THEN
             RAISE EXCEPTION 'Invalid host format';
         END IF;
-        v_value := to_jsonb(value);
+        v_value := to_jsonb(config_value);
     WHEN 'daemon_port', 'default_max_tokens', 'default_seed', 'cache_max_entries', 'cache_max_size_mb' THEN
-        IF value !~ '^\s*[0-9]{1,12}(\.[0-9]+)?\s*$' THEN
+        IF config_value !~ '^\s*[0-9]{1,12}(\.[0-9]+)?\s*$' THEN
             IF v_key = 'daemon_port' THEN
                 RAISE EXCEPTION 'Invalid port format';
             END IF;
-            RAISE EXCEPTION 'Invalid % value: %', v_key, value;
+            RAISE EXCEPTION 'Invalid % value: %', v_key, config_value;
         END IF;
-        v_number := value::numeric;
+        v_number := config_value::numeric;
         IF v_key = 'daemon_port' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 65535) THEN
             RAISE EXCEPTION 'Invalid port format';
         ELSIF v_key = 'default_max_tokens' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 4096) THEN
@@ -830,14 +873,27 @@ BEGIN
         END IF;
         v_value := to_jsonb(v_number);
     WHEN 'cache_enabled', 'cache_eviction_enabled', 'daemon_auto_start' THEN
-        IF lower(btrim(value)) NOT IN ('true', 'false', 'on', 'off', '1', '0', 'yes', 'no') THEN
-            RAISE EXCEPTION 'Invalid boolean for %: %', v_key, value;
+        IF lower(btrim(config_value)) NOT IN ('true', 'false', 'on', 'off', '1', '0', 'yes', 'no') THEN
+            RAISE EXCEPTION 'Invalid boolean for %: %', v_key, config_value;
         END IF;
-        v_value := to_jsonb(value::boolean);
+        v_value := to_jsonb(config_value::boolean);
+    WHEN 'model_path' THEN
+        IF config_value LIKE '/%' OR config_value ~ '[;|]' THEN
+            RAISE EXCEPTION 'Invalid file path';
+        END IF;
+        v_value := to_jsonb(config_value);
+    WHEN 'daemon_command' THEN
+        IF config_value ~ '[;&|]' OR config_value ~ '\s' THEN
+            RAISE EXCEPTION 'Invalid command format';
+        END IF;
+        v_value := to_jsonb(config_value);
     ELSE
-        RAISE EXCEPTION 'Unknown configuration key: %', key
-            USING HINT = 'Known keys: daemon_host, daemon_port, default_max_tokens, default_seed, cache_enabled, '
-                         'cache_eviction_enabled, cache_max_entries, cache_max_size_mb, daemon_auto_start';
+        IF v_key LIKE '%table_name' AND config_value !~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN
+            RAISE EXCEPTION 'Invalid table name';
+        END IF;
+        -- A user-defined key: kept as given, value as a JSON string.
+        v_key := config_key;
+        v_value := to_jsonb(config_value);
     END CASE;
 
     INSERT INTO @extschema@.steadytext_config (key, value, updated_at, updated_by)
@@ -1080,7 +1136,9 @@ $$;
 
 -- ---------------------------------------------------------------------------
 -- st_* aliases: one for every public steadytext_* function, same
--- arguments, defaults and volatility.
+-- arguments, defaults and volatility. Where the original's alias has its
+-- own signature, the override list below gives it (and the generic loop
+-- skips that name); an override whose target does not exist is skipped.
 -- ---------------------------------------------------------------------------
 
 DO $aliases$
@@ -1096,6 +1154,9 @@ BEGIN
                p.proargnames, p.proargmodes, p.pronargs
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname LIKE 'steadytext\_%' AND p.prokind = 'f'
+          AND p.proname NOT IN ('steadytext_generate_json', 'steadytext_generate_regex', 'steadytext_generate_choice',
+                                'steadytext_rerank_top_k', 'steadytext_generate_async', 'steadytext_deduplicate_facts',
+                                'steadytext_config_get', 'steadytext_config_set')
     LOOP
         SELECT coalesce(string_agg(pg_catalog.quote_ident(n), ', ' ORDER BY i), '') INTO call_args
         FROM unnest(f.proargnames[1:f.pronargs]) WITH ORDINALITY AS a(n, i);
@@ -1110,6 +1171,56 @@ BEGIN
     END LOOP;
 END
 $aliases$;
+
+-- The original's own alias signatures: (alias, target, alias arguments, the call's arguments).
+DO $alias_overrides$
+DECLARE
+    o record;
+    f record;
+BEGIN
+    FOR o IN SELECT * FROM (VALUES
+        ('st_generate_json', 'steadytext_generate_json(text,jsonb,integer,boolean,integer,boolean,text)',
+         'prompt text, schema jsonb, max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, schema, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_generate_regex', 'steadytext_generate_regex(text,text,integer,boolean,integer,boolean,text)',
+         'prompt text, pattern text, max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, pattern, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_generate_choice', 'steadytext_generate_choice(text,text[],integer,boolean,integer,boolean,text)',
+         'prompt text, choices text[], max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, choices, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_rerank_top_k', 'steadytext_rerank_top_k(text,text[],integer,text,boolean,integer)',
+         'query text, documents text[], k integer DEFAULT 5, task text DEFAULT ''Given a web search query, retrieve relevant passages that answer the query'', return_scores boolean DEFAULT true, seed integer DEFAULT 42',
+         'query, documents, k, task, return_scores, seed'),
+        ('st_generate_async', 'steadytext_generate_async(text,integer)',
+         'prompt text, max_tokens integer DEFAULT NULL',
+         'prompt, max_tokens'),
+        ('st_deduplicate_facts', 'steadytext_deduplicate_facts(jsonb,double precision)',
+         'facts jsonb, similarity_threshold double precision DEFAULT 0.8',
+         'facts, similarity_threshold'),
+        ('st_config_get', 'steadytext_config_get(text)', 'key text', 'key'),
+        ('st_config_set', 'steadytext_config_set(text,text)', 'key text, value text', 'key, value')
+    ) AS t(alias, target, args, call_args)
+    LOOP
+        SELECT p.oid, p.proname, p.proretset, p.provolatile, p.proparallel, p.proisstrict,
+               pg_catalog.pg_get_function_result(p.oid) AS result
+        INTO f
+        FROM pg_catalog.pg_proc p
+        WHERE p.oid = pg_catalog.to_regprocedure('@extschema@.' || o.target);
+        CONTINUE WHEN NOT FOUND;
+        EXECUTE format('CREATE FUNCTION @extschema@.%I(%s) RETURNS %s LANGUAGE sql %s %s %s AS %L',
+            o.alias, o.args, f.result,
+            CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE f.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' ELSE 'PARALLEL UNSAFE' END,
+            CASE WHEN f.proisstrict THEN 'STRICT' ELSE '' END,
+            CASE WHEN f.proretset THEN format('SELECT * FROM @extschema@.%I(%s)', f.proname, o.call_args)
+                 ELSE format('SELECT @extschema@.%I(%s)', f.proname, o.call_args) END);
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L',
+            (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname = o.alias),
+            'Alias of ' || f.proname || ', with the original''s st_ signature.');
+    END LOOP;
+END
+$alias_overrides$;
 
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing on users' tables; admin functions only for steadytext_admin.

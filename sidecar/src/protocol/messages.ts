@@ -11,6 +11,9 @@ export const DEFAULT_RERANK_TASK = "Given a web search query, retrieve relevant 
 export const STREAM_END_MARKER = "##STREAM_END##";
 export const STREAM_ACK = "ACK";
 export const EMBEDDING_DIMENSION = 1024;
+/** The original's generation sizes (SQL checks the same list). */
+export const GENERATION_SIZES = ["mini", "small", "medium", "large"] as const;
+export type GenerationSize = (typeof GENERATION_SIZES)[number];
 
 const nonEmptyText = (what: string) =>
   z.string({ error: `${what} must be a string` }).refine((s) => s.trim().length > 0, `${what} cannot be empty`);
@@ -52,7 +55,7 @@ export const generateParams = z.object({
   model: optionalName,
   model_repo: optionalName,
   model_filename: optionalName,
-  size: z.enum(["small", "large"], { error: "size must be 'small' or 'large'" }).nullish(),
+  size: z.enum(GENERATION_SIZES, { error: `size must be one of: ${GENERATION_SIZES.join(", ")}` }).nullish(),
   unsafe_mode: z.boolean().nullish(),
   return_logprobs: z.boolean().nullish(),
   schema: z.union([z.record(z.string(), z.unknown()), z.string()]).nullish(),
