@@ -22,6 +22,8 @@ import {
   routerReplyFrames,
   splitRouterFrames,
   STREAM_END_MARKER,
+  templateAnalyzeParams,
+  templateRenderParams,
   type Envelope,
   type Method,
   type Reply,
@@ -31,6 +33,7 @@ import {
 import { logger } from "../util/logger.js";
 import { WordChunker } from "../inference/word-chunker.js";
 import { StreamSession } from "./stream-session.js";
+import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 
 export const DAEMON_VERSION = "2026.11.26";
 
@@ -176,6 +179,12 @@ export class DaemonServer {
         const target = this.inFlight.get(`${peer}:${String(request_id)}`);
         target?.abort(new ProtocolError("cancelled", "cancelled by the client"));
         return target !== undefined;
+      }
+      case "template_analyze":
+        return analyzeTemplate(parseParams(templateAnalyzeParams, params).template);
+      case "template_render": {
+        const p = parseParams(templateRenderParams, params);
+        return renderTemplate(p.template, p.variables, p.strict);
       }
       case "cache_touch":
         this.engine.touch(ctx.database, parseParams(cacheTouchParams, params).keys);

@@ -103,6 +103,22 @@ export const cacheTouchParams = z.object({
 });
 export const emptyParams = z.object({});
 
+/** Prompt templates (Jinja2): parse one, or render one with variables. No model is involved. */
+export const templateAnalyzeParams = z.object({ template: z.string({ error: "template must be a string" }) });
+export const templateRenderParams = z.object({
+  template: z.string({ error: "template must be a string" }),
+  variables: z
+    .record(z.string(), z.unknown(), { error: "variables must be a JSON object" })
+    .nullish()
+    .transform((v) => v ?? {}),
+  strict: z.boolean().nullish().transform((v) => v ?? true),
+});
+export type TemplateErrorKind = "syntax" | "missing" | "render";
+/** The result of template_analyze ({variables}) and template_render ({text}); a template's own errors are results, not protocol errors. */
+export type TemplateOutcome<T> =
+  | ({ ok: true } & T)
+  | { ok: false; kind: TemplateErrorKind; message: string; missing?: string[] };
+
 export const METHODS = [
   "ping",
   "status",
@@ -112,6 +128,8 @@ export const METHODS = [
   "rerank",
   "cancel",
   "cache_touch",
+  "template_analyze",
+  "template_render",
   "shutdown",
 ] as const;
 export type Method = (typeof METHODS)[number];
