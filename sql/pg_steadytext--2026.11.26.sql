@@ -822,6 +822,235 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Prompt registry: versioned Jinja2 templates. The daemon parses and renders
+-- them (no model needed). Creating or updating a prompt needs the daemon, to
+-- check the template and find its variables (08006 when it does not answer);
+-- rendering without the daemon gives NULL (or 08006 with
+-- steadytext.on_unavailable = 'error'), like the other functions.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.steadytext_prompts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    slug text UNIQUE NOT NULL CHECK (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) BETWEEN 3 AND 100),
+    description text CHECK (length(description) <= 500),
+    created_at timestamptz DEFAULT now(),
+    created_by text DEFAULT session_user,
+    updated_at timestamptz DEFAULT now(),
+    updated_by text DEFAULT session_user
+);
+
+CREATE TABLE @extschema@.steadytext_prompt_versions (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    prompt_id uuid NOT NULL REFERENCES @extschema@.steadytext_prompts (id) ON DELETE CASCADE,
+    version integer NOT NULL CHECK (version > 0),
+    template text NOT NULL CHECK (length(template) > 0),
+    required_variables text[],
+    metadata jsonb DEFAULT '{}',
+    created_at timestamptz DEFAULT now(),
+    created_by text DEFAULT session_user,
+    is_active boolean DEFAULT false,
+    UNIQUE (prompt_id, version)
+);
+CREATE INDEX idx_steadytext_prompts_created_at ON @extschema@.steadytext_prompts (created_at DESC);
+CREATE UNIQUE INDEX idx_steadytext_prompt_versions_prompt_id_active
+    ON @extschema@.steadytext_prompt_versions (prompt_id) WHERE is_active;
+CREATE INDEX idx_steadytext_prompt_versions_created_at ON @extschema@.steadytext_prompt_versions (created_at DESC);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_prompts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_prompt_versions', '');
+
+-- A slug as the original accepts it, or 22P02.
+CREATE FUNCTION @extschema@._steadytext_check_slug(slug text)
+RETURNS void LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF slug IS NULL OR slug !~ '^[a-z0-9]+(-[a-z0-9]+)*$' OR length(slug) NOT BETWEEN 3 AND 100 THEN
+        RAISE EXCEPTION 'Invalid slug format. Use lowercase letters, numbers, and hyphens only (3-100 chars)'
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+END
+$$;
+
+-- The variables a template needs (sorted), or 42601 when it does not parse.
+-- Needs the daemon: 08006 when it does not answer.
+CREATE FUNCTION @extschema@._steadytext_template_variables(template text)
+RETURNS text[] LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET steadytext.on_unavailable = 'error' AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    IF template IS NULL OR template = '' THEN
+        RAISE EXCEPTION 'Invalid Jinja2 template: the template cannot be empty' USING ERRCODE = 'syntax_error';
+    END IF;
+    v_result := @extschema@._steadytext_call('template_analyze', jsonb_build_object('template', template));
+    IF NOT (v_result ->> 'ok')::boolean THEN
+        RAISE EXCEPTION 'Invalid Jinja2 template: %', v_result ->> 'message' USING ERRCODE = 'syntax_error';
+    END IF;
+    RETURN ARRAY(SELECT jsonb_array_elements_text(v_result -> 'variables'));
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_create(
+    slug text,
+    template text,
+    description text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}')
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_variables text[];
+    v_id uuid;
+BEGIN
+    PERFORM @extschema@._steadytext_check_slug(slug);
+    IF length(description) > 500 THEN
+        RAISE EXCEPTION 'Description cannot be longer than 500 characters' USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    v_variables := @extschema@._steadytext_template_variables(template);
+    INSERT INTO @extschema@.steadytext_prompts (slug, description, created_by, updated_by)
+    VALUES (slug, description, session_user, session_user)
+    ON CONFLICT ON CONSTRAINT steadytext_prompts_slug_key DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" already exists', slug USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO @extschema@.steadytext_prompt_versions (prompt_id, version, template, required_variables, metadata, created_by, is_active)
+    VALUES (v_id, 1, template, v_variables, coalesce(metadata, '{}'), session_user, true);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_create(text, text, text, jsonb) IS
+    'Registers a Jinja2 prompt template as version 1 of a new slug; returns the prompt''s id.';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_update(
+    slug text,
+    template text,
+    metadata jsonb DEFAULT '{}')
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+    v_variables text[];
+    v_id uuid;
+BEGIN
+    -- Locked: concurrent updates of one prompt number their versions one after the other.
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_update.slug FOR UPDATE;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    v_variables := @extschema@._steadytext_template_variables(steadytext_prompt_update.template);
+    UPDATE @extschema@.steadytext_prompt_versions v SET is_active = false WHERE v.prompt_id = v_prompt AND v.is_active;
+    INSERT INTO @extschema@.steadytext_prompt_versions (prompt_id, version, template, required_variables, metadata, created_by, is_active)
+    SELECT v_prompt, coalesce(max(v.version), 0) + 1, steadytext_prompt_update.template, v_variables,
+           coalesce(steadytext_prompt_update.metadata, '{}'), session_user, true
+    FROM @extschema@.steadytext_prompt_versions v WHERE v.prompt_id = v_prompt
+    RETURNING id INTO v_id;
+    UPDATE @extschema@.steadytext_prompts p SET updated_at = now(), updated_by = session_user WHERE p.id = v_prompt;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_update(text, text, jsonb) IS
+    'Adds a new version of a prompt and makes it the active one; returns the version''s id.';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_get(slug text, version integer DEFAULT NULL)
+RETURNS TABLE(prompt_id uuid, version_num integer, template text, required_variables text[], metadata jsonb,
+              created_at timestamptz, created_by text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+BEGIN
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_get.slug;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+        SELECT v.prompt_id, v.version, v.template, v.required_variables, v.metadata, v.created_at, v.created_by
+        FROM @extschema@.steadytext_prompt_versions v
+        WHERE v.prompt_id = v_prompt
+          AND CASE WHEN steadytext_prompt_get.version IS NULL THEN v.is_active ELSE v.version = steadytext_prompt_get.version END;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Version % not found for prompt "%"', version, slug USING ERRCODE = 'no_data_found';
+    END IF;
+END
+$$;
+
+-- Renders a version (the active one by default) with the variables of a JSON
+-- object. strict: a variable the template uses without a default is an
+-- error (22023) when missing; otherwise it renders empty.
+CREATE FUNCTION @extschema@.steadytext_prompt_render(
+    slug text,
+    variables jsonb,
+    version integer DEFAULT NULL,
+    strict boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_template text;
+    v_result jsonb;
+BEGIN
+    SELECT g.template INTO v_template FROM @extschema@.steadytext_prompt_get(slug, version) g;
+    IF variables IS NOT NULL AND jsonb_typeof(variables) <> 'object' THEN
+        RAISE EXCEPTION 'variables must be a JSON object, not %', jsonb_typeof(variables)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_result := @extschema@._steadytext_call('template_render',
+        jsonb_build_object('template', v_template, 'variables', coalesce(variables, '{}'), 'strict', coalesce(strict, true)));
+    IF v_result IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (v_result ->> 'ok')::boolean THEN
+        RETURN v_result ->> 'text';
+    END IF;
+    CASE v_result ->> 'kind'
+    WHEN 'missing' THEN
+        RAISE EXCEPTION '%', v_result ->> 'message' USING ERRCODE = 'invalid_parameter_value';
+    WHEN 'syntax' THEN
+        RAISE EXCEPTION 'Template syntax error: %', v_result ->> 'message' USING ERRCODE = 'syntax_error';
+    ELSE
+        RAISE EXCEPTION 'Template rendering error: %', v_result ->> 'message' USING ERRCODE = 'data_exception';
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_render(text, jsonb, integer, boolean) IS
+    'Renders a registered Jinja2 prompt with JSON variables (in the daemon; NULL when it does not answer).';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_list()
+RETURNS TABLE(prompt_id uuid, slug text, description text, latest_version_num integer, total_versions integer,
+              created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.id, p.slug, p.description, max(v.version), count(v.id)::integer, p.created_at, p.updated_at
+    FROM @extschema@.steadytext_prompts p
+    LEFT JOIN @extschema@.steadytext_prompt_versions v ON v.prompt_id = p.id
+    GROUP BY p.id
+    ORDER BY p.created_at DESC, p.slug
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_versions(slug text)
+RETURNS TABLE(version integer, template text, required_variables text[], metadata jsonb, created_at timestamptz,
+              created_by text, is_active boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+BEGIN
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_versions.slug;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+        SELECT v.version, v.template, v.required_variables, v.metadata, v.created_at, v.created_by, v.is_active
+        FROM @extschema@.steadytext_prompt_versions v WHERE v.prompt_id = v_prompt
+        ORDER BY v.version DESC;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_delete(slug text)
+RETURNS boolean LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH deleted AS (DELETE FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_delete.slug RETURNING 1)
+    SELECT count(*) > 0 FROM deleted
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Version, configuration, daemon
 -- ---------------------------------------------------------------------------
 
@@ -1229,7 +1458,8 @@ $alias_overrides$;
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.steadytext_config, @extschema@.steadytext_models TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache, @extschema@.steadytext_models,
-    @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health
+    @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health,
+    @extschema@.steadytext_rate_limits, @extschema@.steadytext_prompts, @extschema@.steadytext_prompt_versions
     TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_cache_with_frecency TO steadytext_admin;
 GRANT USAGE ON SEQUENCE @extschema@.steadytext_cache_id_seq, @extschema@.steadytext_audit_log_id_seq TO steadytext_admin;
@@ -1242,7 +1472,7 @@ BEGIN
         SELECT p.oid::regprocedure AS sig
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace
-          AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction)$'
+          AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction|prompt_create|prompt_update|prompt_delete)$'
                OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
