@@ -822,6 +822,288 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Summaries and facts. The aggregate's state holds what every plan can agree
+-- on whatever order rows arrive in: counts, and for facts and samples the k
+-- entries with the smallest md5 (a bottom-k sample is the same however the
+-- rows are split and combined). The model writes the summary, from the state
+-- only, so serial, parallel and partial/final plans give the same text.
+-- ---------------------------------------------------------------------------
+
+-- The original's sentence splitter: a sentence ends at . ! or ? once it has
+-- more than 10 characters. Cheap, so the aggregate uses it for every row.
+CREATE FUNCTION @extschema@._steadytext_sentences(input_text text, max_count integer)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_piece text;
+    v_current text := '';
+    v_out text[] := '{}';
+BEGIN
+    FOR v_piece IN SELECT m[1] FROM pg_catalog.regexp_matches(input_text, '([^.!?]*[.!?]|[^.!?]+$)', 'g') AS m LOOP
+        v_current := v_current || v_piece;
+        IF pg_catalog.right(v_piece, 1) IN ('.', '!', '?') AND length(btrim(v_current, E' \t\n\r\f\v')) > 10 THEN
+            v_out := v_out || btrim(v_current, E' \t\n\r\f\v');
+            v_current := '';
+            EXIT WHEN cardinality(v_out) >= max_count;
+        END IF;
+    END LOOP;
+    IF cardinality(v_out) < max_count AND btrim(v_current, E' \t\n\r\f\v') <> '' THEN
+        v_out := v_out || btrim(v_current, E' \t\n\r\f\v');
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+-- The union of two JSON arrays of strings, distinct, reduced to the k
+-- entries with the smallest md5: commutative and associative.
+CREATE FUNCTION @extschema@._steadytext_bottom_k(a jsonb, b jsonb, k integer)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_agg(s.t ORDER BY s.h, s.t COLLATE "C"), '[]'::jsonb)
+    FROM (SELECT u.t, md5(u.t) AS h
+          FROM (SELECT jsonb_array_elements_text(coalesce(a, '[]'::jsonb))
+                UNION SELECT jsonb_array_elements_text(coalesce(b, '[]'::jsonb))) AS u(t)
+          ORDER BY h, u.t COLLATE "C" LIMIT k) AS s
+$$;
+
+-- Metadata of two states: every key, and where they differ the least value
+-- (jsonb order), so the merge does not depend on which row came first.
+CREATE FUNCTION @extschema@._steadytext_merge_metadata(a jsonb, b jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(s.k, s.v), '{}'::jsonb)
+    FROM (SELECT e.k, (array_agg(e.v ORDER BY e.v))[1] AS v
+          FROM (SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}'::jsonb END)
+                UNION ALL
+                SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(b) = 'object' THEN b ELSE '{}'::jsonb END)) AS e(k, v)
+          GROUP BY e.k) AS s
+$$;
+
+-- The generation parameters and context line a summary prompt takes from metadata.
+CREATE FUNCTION @extschema@._steadytext_metadata_context(metadata jsonb)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN count(*) > 0 THEN '. Context: ' || string_agg(e.key || ': ' || (e.value #>> '{}'), ', ' ORDER BY e.key COLLATE "C") ELSE '' END
+    FROM jsonb_each(CASE WHEN jsonb_typeof(metadata) = 'object' THEN metadata ELSE '{}'::jsonb END) AS e
+    WHERE e.key NOT IN ('model', 'unsafe_mode')
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_extract_facts(input_text text, max_facts integer DEFAULT 10)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_text text;
+    v_facts text[];
+BEGIN
+    IF max_facts IS NULL OR max_facts <= 0 OR max_facts > 50 THEN
+        RAISE EXCEPTION 'max_facts must be between 1 and 50';
+    END IF;
+    IF input_text IS NULL OR btrim(input_text, E' \t\n\r\f\v') = '' THEN
+        RETURN '{"facts": []}'::jsonb;
+    END IF;
+    v_text := @extschema@.steadytext_generate(
+        'Extract at most ' || max_facts || ' short, self-contained facts from the text below. '
+        || 'Write one fact per line, with no numbering and nothing else.' || E'\n\nText:\n' || input_text,
+        least(4096, 64 * max_facts));
+    IF v_text IS NULL THEN
+        -- No model: the sentences of the text, as the original did.
+        v_facts := @extschema@._steadytext_sentences(input_text, max_facts);
+    ELSE
+        SELECT coalesce(array_agg(f ORDER BY first_at), '{}') INTO v_facts
+        FROM (SELECT f, min(i) AS first_at
+              FROM (SELECT btrim(regexp_replace(line, '^\s*([-*•]|[0-9]+[.)])\s*', ''), E' \t\r\f\v') AS f, i
+                    FROM regexp_split_to_table(v_text, E'\n') WITH ORDINALITY AS l(line, i)) AS lines
+              WHERE f <> ''
+              GROUP BY f
+              ORDER BY min(i)
+              LIMIT max_facts) AS distinct_lines;
+    END IF;
+    RETURN jsonb_build_object('facts', to_jsonb(v_facts));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_extract_facts(text, integer) IS
+    'Facts of a text as {"facts": [...]}: written by the model, one per line (the text''s sentences when no model answers).';
+
+CREATE FUNCTION @extschema@.steadytext_deduplicate_facts(facts_array jsonb, similarity_threshold double precision DEFAULT 0.85)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_texts text[];
+    v_positions integer[];
+    v_vectors @extschema@.vector[];
+    v_keep boolean[];
+    v_use_vectors boolean;
+    v_i integer;
+    v_j integer;
+BEGIN
+    IF similarity_threshold IS NULL OR similarity_threshold < 0.0 OR similarity_threshold > 1.0 THEN
+        RAISE EXCEPTION 'similarity_threshold must be between 0.0 and 1.0';
+    END IF;
+    IF facts_array IS NULL THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    -- steadytext_extract_facts' own shape is accepted, and kept.
+    IF jsonb_typeof(facts_array) = 'object' AND jsonb_typeof(facts_array -> 'facts') = 'array' THEN
+        RETURN jsonb_build_object('facts', @extschema@.steadytext_deduplicate_facts(facts_array -> 'facts', similarity_threshold));
+    END IF;
+    IF jsonb_typeof(facts_array) <> 'array' THEN
+        RAISE EXCEPTION 'facts_array must be a JSON array of facts (strings or objects with "text")';
+    END IF;
+    -- Facts with text (a string, or an object's "text"); anything else is kept as it is.
+    SELECT array_agg(t ORDER BY i), array_agg(i::integer ORDER BY i) INTO v_texts, v_positions
+    FROM (SELECT CASE jsonb_typeof(e) WHEN 'string' THEN e #>> '{}' WHEN 'object' THEN e ->> 'text' END AS t, i
+          FROM jsonb_array_elements(facts_array) WITH ORDINALITY AS a(e, i)) AS x
+    WHERE btrim(coalesce(t, ''), E' \t\n\r\f\v') <> '';
+    IF coalesce(cardinality(v_texts), 0) <= 1 THEN
+        RETURN facts_array;
+    END IF;
+
+    SELECT array_agg(b.embedding ORDER BY b.idx) INTO v_vectors FROM @extschema@.steadytext_embed_batch(v_texts) b;
+    v_use_vectors := array_position(v_vectors, NULL) IS NULL;
+    -- Greedy, in the given order: a fact is dropped when it is too similar to one kept before it.
+    v_keep := array_fill(true, ARRAY[cardinality(v_texts)]);
+    FOR v_i IN 2 .. cardinality(v_texts) LOOP
+        FOR v_j IN 1 .. v_i - 1 LOOP
+            CONTINUE WHEN NOT v_keep[v_j];
+            IF (v_use_vectors AND 1 - (v_vectors[v_i] OPERATOR(@extschema@.<=>) v_vectors[v_j]) > similarity_threshold)
+               OR (NOT v_use_vectors AND lower(btrim(v_texts[v_i])) = lower(btrim(v_texts[v_j]))) THEN
+                v_keep[v_i] := false;
+                EXIT;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN (SELECT coalesce(jsonb_agg(e ORDER BY a.i), '[]'::jsonb)
+            FROM jsonb_array_elements(facts_array) WITH ORDINALITY AS a(e, i)
+            WHERE coalesce(v_keep[array_position(v_positions, a.i::integer)], true));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_deduplicate_facts(jsonb, double precision) IS
+    'Drops facts whose embedding''s cosine similarity to an earlier kept fact exceeds the threshold (exact, case-insensitive matches when no embedding model answers).';
+
+CREATE FUNCTION @extschema@.steadytext_summarize_accumulate(state jsonb, value text, metadata jsonb DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_state jsonb := coalesce(state, '{"facts": [], "samples": [], "stats": {"row_count": 0, "total_chars": 0, "min_length": null, "max_length": 0}, "metadata": {}}');
+    v_length integer;
+BEGIN
+    IF value IS NULL OR value = '' THEN
+        RETURN v_state;
+    END IF;
+    v_length := length(value);
+    RETURN jsonb_build_object(
+        'facts', @extschema@._steadytext_bottom_k(v_state -> 'facts', to_jsonb(@extschema@._steadytext_sentences(value, 3)), 50),
+        'samples', @extschema@._steadytext_bottom_k(v_state -> 'samples', jsonb_build_array(left(value, 200)), 10),
+        'stats', jsonb_build_object(
+            'row_count', (v_state #>> '{stats,row_count}')::bigint + 1,
+            'total_chars', (v_state #>> '{stats,total_chars}')::bigint + v_length,
+            'min_length', least((v_state #>> '{stats,min_length}')::integer, v_length),
+            'max_length', greatest((v_state #>> '{stats,max_length}')::integer, v_length)),
+        'metadata', @extschema@._steadytext_merge_metadata(v_state -> 'metadata', metadata));
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_summarize_combine(state1 jsonb, state2 jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF state1 IS NULL THEN
+        RETURN state2;
+    END IF;
+    IF state2 IS NULL THEN
+        RETURN state1;
+    END IF;
+    RETURN jsonb_build_object(
+        'facts', @extschema@._steadytext_bottom_k(state1 -> 'facts', state2 -> 'facts', 50),
+        'samples', @extschema@._steadytext_bottom_k(state1 -> 'samples', state2 -> 'samples', 10),
+        'stats', jsonb_build_object(
+            'row_count', coalesce((state1 #>> '{stats,row_count}')::bigint, 0) + coalesce((state2 #>> '{stats,row_count}')::bigint, 0),
+            'total_chars', coalesce((state1 #>> '{stats,total_chars}')::bigint, 0) + coalesce((state2 #>> '{stats,total_chars}')::bigint, 0),
+            'min_length', least((state1 #>> '{stats,min_length}')::integer, (state2 #>> '{stats,min_length}')::integer),
+            'max_length', greatest(coalesce((state1 #>> '{stats,max_length}')::integer, 0), coalesce((state2 #>> '{stats,max_length}')::integer, 0))),
+        'metadata', @extschema@._steadytext_merge_metadata(state1 -> 'metadata', state2 -> 'metadata'));
+END
+$$;
+
+-- For steadytext_summarize_final: a stored partial state folded into the running one.
+CREATE FUNCTION @extschema@.steadytext_summarize_combine_states(state1 jsonb, partial_state jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT @extschema@.steadytext_summarize_combine(state1, partial_state)
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_summarize_finalize(state jsonb)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_rows bigint := coalesce((state #>> '{stats,row_count}')::bigint, 0);
+    v_facts jsonb;
+    v_prompt text;
+BEGIN
+    IF v_rows = 0 THEN
+        RETURN 'No data to summarize';
+    END IF;
+    -- The sampled facts (in their md5 order), near-duplicates dropped, at most 10.
+    v_facts := @extschema@.steadytext_deduplicate_facts(coalesce(state -> 'facts', '[]'::jsonb), 0.85);
+    v_prompt := 'Create a concise summary of this data: Facts: '
+        || coalesce((SELECT string_agg(f, '; ' ORDER BY i) FROM jsonb_array_elements_text(v_facts) WITH ORDINALITY AS a(f, i) WHERE i <= 10),
+                    'No specific facts extracted')
+        || ', Row count: ' || v_rows
+        || ', Average length: ' || ((state #>> '{stats,total_chars}')::bigint / v_rows)
+        || @extschema@._steadytext_metadata_context(state -> 'metadata');
+    -- NULL when no model answers: never a placeholder summary.
+    RETURN @extschema@.steadytext_generate(v_prompt, NULL, true, 42, '[EOS]', state #>> '{metadata,model}', NULL, NULL, NULL,
+                                           coalesce((state #>> '{metadata,unsafe_mode}')::boolean, false));
+END
+$$;
+
+CREATE AGGREGATE @extschema@.steadytext_summarize(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate,
+    STYPE = jsonb,
+    FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.steadytext_summarize(text, jsonb) IS
+    'A model-written summary of the rows: the same rows give the same summary whatever the plan (serial, parallel, partial/final).';
+
+-- For TimescaleDB continuous aggregates: store steadytext_summarize_partial's
+-- state per bucket, then steadytext_summarize_final over the stored states.
+CREATE AGGREGATE @extschema@.steadytext_summarize_partial(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate,
+    STYPE = jsonb,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+
+CREATE AGGREGATE @extschema@.steadytext_summarize_final(jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_combine_states,
+    STYPE = jsonb,
+    FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+
+CREATE AGGREGATE @extschema@.st_summarize(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate, STYPE = jsonb, FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.st_summarize_partial(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate, STYPE = jsonb,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.st_summarize_final(jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_combine_states, STYPE = jsonb, FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+
+CREATE FUNCTION @extschema@.steadytext_summarize_text(
+    input_text text,
+    metadata jsonb DEFAULT '{}',
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF input_text IS NULL OR btrim(input_text, E' \t\n\r\f\v') = '' THEN
+        RETURN 'No text to summarize';
+    END IF;
+    RETURN @extschema@.steadytext_generate(
+        'Summarize the following text in 1-2 sentences: ' || left(input_text, 1000)
+            || @extschema@._steadytext_metadata_context(metadata),
+        NULL, true, 42, '[EOS]', coalesce(model, metadata ->> 'model'), NULL, NULL, NULL, coalesce(unsafe_mode, false));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_summarize_text(text, jsonb, text, boolean) IS
+    'A model-written summary of one text (its first 1000 characters); NULL when no model answers.';
+
+-- ---------------------------------------------------------------------------
 -- Prompt registry: versioned Jinja2 templates. The daemon parses and renders
 -- them (no model needed). Creating or updating a prompt needs the daemon, to
 -- check the template and find its variables (08006 when it does not answer);
