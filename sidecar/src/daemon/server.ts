@@ -5,7 +5,7 @@
 
 import { Router } from "zeromq";
 import type { Settings } from "../config/settings.js";
-import type { Engine } from "../engine/engine.js";
+import type { Engine, RequestContext } from "../engine/engine.js";
 import {
   cacheTouchParams,
   cancelParams,
@@ -133,10 +133,10 @@ export class DaemonServer {
     const controller = new AbortController();
     const cancellable = WORK_METHODS.has(method);
     if (cancellable) this.inFlight.set(flightKey, controller);
-    const ctx = { signal: controller.signal, database: request.origin?.database };
+    const ctx = { signal: controller.signal, database: request.origin?.database, user: request.origin?.user ?? undefined };
     try {
       if (method === "generate_iter") {
-        await this.stream(envelope, peer, request, controller, ctx.database);
+        await this.stream(envelope, peer, request, controller, ctx);
         return;
       }
       const result = await this.call(method as Method, request, peer, ctx);
@@ -157,7 +157,7 @@ export class DaemonServer {
     return new ProtocolError("internal", error instanceof Error ? error.message : String(error)).toWire();
   }
 
-  private async call(method: Method, request: RequestEnvelope, peer: string, ctx: { signal: AbortSignal; database?: string | undefined }): Promise<unknown> {
+  private async call(method: Method, request: RequestEnvelope, peer: string, ctx: RequestContext & { signal: AbortSignal }): Promise<unknown> {
     const params = request.params;
     switch (method) {
       case "ping":
@@ -196,7 +196,7 @@ export class DaemonServer {
     }
   }
 
-  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, controller: AbortController, database: string | undefined): Promise<void> {
+  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, controller: AbortController, ctx: RequestContext): Promise<void> {
     const params = parseParams(generateParams, request.params);
     const session = new StreamSession(
       (token) => this.reply(envelope, { id: request.id, result: { token }, error: null }),
@@ -207,7 +207,7 @@ export class DaemonServer {
     session.onAbandon = (reason) => controller.abort(new ProtocolError("cancelled", reason));
     const chunker = new WordChunker((chunk) => session.push(chunk));
     try {
-      await this.engine.generate(params, { signal: controller.signal, database }, (text) => chunker.push(text));
+      await this.engine.generate(params, { ...ctx, signal: controller.signal }, (text) => chunker.push(text));
       chunker.end();
       await session.finish(STREAM_END_MARKER);
     } catch (error) {

@@ -142,7 +142,8 @@ export const requestEnvelope = z.object({
   }),
   method: z.string({ error: "method must be a string" }).max(64),
   params: z.record(z.string(), z.unknown(), { error: "params must be an object" }).nullish(),
-  origin: z.object({ database: identifier }).nullish(),
+  /** Ours: the database a SQL request came from, and its session user (whose steadytext_rate_limits apply). */
+  origin: z.object({ database: identifier, user: identifier.nullish() }).nullish(),
 });
 export type RequestEnvelope = z.output<typeof requestEnvelope>;
 export type RequestId = RequestEnvelope["id"];
