@@ -898,7 +898,7 @@ BEGIN
     END IF;
     v_text := @extschema@.steadytext_generate(
         'Extract at most ' || max_facts || ' short, self-contained facts from the text below. '
-        || 'Write one fact per line, with no numbering and nothing else.' || E'\n\nText:\n' || input_text,
+        || 'Write one fact per line, with no numbering and nothing else.' || E'\n\nText:\n' || left(input_text, 1000),
         least(4096, 64 * max_facts));
     IF v_text IS NULL THEN
         -- No model: the sentences of the text, as the original did.
@@ -917,7 +917,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION @extschema@.steadytext_extract_facts(text, integer) IS
-    'Facts of a text as {"facts": [...]}: written by the model, one per line (the text''s sentences when no model answers).';
+    'Facts of a text as {"facts": [...]}: written by the model from the first 1000 characters, one per line (the text''s sentences when no model answers).';
 
 CREATE FUNCTION @extschema@.steadytext_deduplicate_facts(facts_array jsonb, similarity_threshold double precision DEFAULT 0.85)
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$

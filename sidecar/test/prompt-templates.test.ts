@@ -64,6 +64,12 @@ describe("prompt templates", () => {
     assert.equal(render("{% if true %}\n  x\n{% endif %}\n"), "\n  x\n");
   });
 
+  test("range() is bounded, so no template keeps the daemon busy for ever", () => {
+    assert.equal(render("{% for i in range(3) %}{{ i }}{% endfor %}"), "012");
+    const outcome = renderTemplate("{% for i in range(1000000000) %}{% endfor %}", {}, true);
+    assert.equal(!outcome.ok && outcome.kind, "render");
+  });
+
   test("templates cannot read the clock: strftime_now is not available", () => {
     assert.equal(renderTemplate("{{ strftime_now('%Y') }}", {}, true).ok, false);
   });

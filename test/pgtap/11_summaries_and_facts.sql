@@ -2,7 +2,7 @@
 -- rows give the same summary whatever the plan (serial, parallel,
 -- partial/final, any row order); facts deduplicated by embedding similarity.
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 -- Signatures (argument names and defaults as the original's).
 SELECT is(pg_get_function_arguments('steadytext_summarize_text(text,jsonb,text,boolean)'::regprocedure),
@@ -41,6 +41,9 @@ SELECT is(steadytext_summarize_text(''), 'No text to summarize', 'empty text: th
 SELECT is(jsonb_typeof(steadytext_extract_facts('Pumps move water. Valves stop it. Fans move air.', 2) -> 'facts'), 'array', 'facts come as {"facts": [...]}');
 SELECT cmp_ok(jsonb_array_length(steadytext_extract_facts('Pumps move water. Valves stop it. Fans move air.', 2) -> 'facts'), '<=', 2, 'at most max_facts of them');
 SELECT is(steadytext_extract_facts('Pumps move water. Valves stop it.', 3), steadytext_extract_facts('Pumps move water. Valves stop it.', 3), 'the same text gives the same facts');
+
+SELECT lives_ok($$SELECT steadytext_extract_facts(repeat('A long text goes on. ', 50000), 3)$$, 'a huge text is no error (the model reads its beginning)');
+SELECT lives_ok($$SELECT steadytext_summarize_text(repeat('A long text goes on. ', 50000))$$, 'nor for a summary');
 
 -- Deduplication by embedding similarity.
 SELECT is(steadytext_deduplicate_facts('["The pump failed.", "The pump failed.", "Sales rose in May."]', 0.99),

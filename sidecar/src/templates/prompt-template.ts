@@ -39,6 +39,8 @@ const { Environment, Interpreter, parse, tokenize } = jinja as unknown as {
   parse(tokens: unknown[]): Program;
 };
 
+const MAX_RANGE = 100_000;
+
 /** Names every template may use without the caller passing them. */
 const GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
   ["true", true],
@@ -50,6 +52,8 @@ const GLOBALS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
   ["range", (start: number, stop?: number, step = 1) => {
     const [from, to] = stop === undefined ? [0, start] : [start, stop];
     if (step === 0) throw new Error("range() step must not be zero");
+    // Rendering runs on the daemon's event loop: no template may loop for ever.
+    if ((to - from) / step > MAX_RANGE) throw new Error(`range() is limited to ${MAX_RANGE} items`);
     const out: number[] = [];
     for (let i = from; step > 0 ? i < to : i > to; i += step) out.push(i);
     return out;
