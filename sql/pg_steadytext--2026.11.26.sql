@@ -686,7 +686,7 @@ BEGIN
     END LOOP;
     IF cardinality(v_missing) > 0 THEN
         -- One request for everything the cache did not have.
-        FOR v_computed IN SELECT * FROM @extschema@._steadytext_call_vectors('embed',
+        FOR v_computed IN SELECT * FROM @extschema@._steadytext_call_vectors('embed_batch',
                 jsonb_build_object('text_input', to_jsonb(v_missing), 'seed', v_seed, 'model', model, 'mode', 'query',
                                    'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true))) LOOP
             v_i := v_i + 1;

@@ -37,6 +37,14 @@ import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js
 
 export const DAEMON_VERSION = "2026.11.26";
 
+/** The L2-normalised mean of unit vectors (a zero mean stays zero). */
+export function normalisedMean(vectors: readonly number[][]): number[] {
+  const mean = new Array<number>(vectors[0]?.length ?? 0).fill(0);
+  for (const vector of vectors) vector.forEach((x, i) => (mean[i]! += x / vectors.length));
+  const norm = Math.hypot(...mean);
+  return norm > 0 ? mean.map((x) => x / norm) : mean;
+}
+
 /** Frames larger than this make libzmq drop the connection; below it, oversize requests get an error reply. */
 const HARD_MESSAGE_LIMIT_FACTOR = 4;
 const SHUTDOWN_GRACE_MS = 5000;
@@ -46,7 +54,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  * linger or not; without this, about one "shutdown" reply in eight was lost.
  */
 const REPLY_FLUSH_MS = 250;
-const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank"]);
+const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "embed_batch", "rerank"]);
 
 export interface ServerHooks {
   /** Called when a client asks the daemon to shut down. */
@@ -167,8 +175,18 @@ export class DaemonServer {
         return this.status();
       case "generate":
         return this.engine.generate(parseParams(generateParams, params), ctx);
-      case "embed":
-        return this.engine.embed(parseParams(embedParams, params), ctx);
+      case "embed": {
+        // A list gives one vector, the L2-normalised mean of the texts' embeddings, as SteadyText's daemon does.
+        const p = parseParams(embedParams, params);
+        const result = await this.engine.embed(p, ctx);
+        return typeof p.text_input === "string" ? result : normalisedMean(result as number[][]);
+      }
+      case "embed_batch": {
+        // Ours: one vector per text, in order (steadytext_embed_batch).
+        const p = parseParams(embedParams, params);
+        const result = await this.engine.embed(p, ctx);
+        return typeof p.text_input === "string" ? [result] : result;
+      }
       case "rerank": {
         const p = parseParams(rerankParams, params);
         const ranked = await this.engine.rerank(p, ctx);

@@ -125,6 +125,7 @@ export const METHODS = [
   "generate",
   "generate_iter",
   "embed",
+  "embed_batch",
   "rerank",
   "cancel",
   "cache_touch",
