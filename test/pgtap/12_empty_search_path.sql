@@ -3,7 +3,7 @@
 -- qualified, with an empty search_path, wherever the extension is installed.
 -- (run.ts --schema=NAME runs the whole suite with the extension in NAME.)
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 -- Runs a query (with @. standing for the extension's schema) under search_path = '' and returns its first value as text.
 CREATE FUNCTION pg_temp.empty_path(query text) RETURNS text LANGUAGE plpgsql SET search_path = '' AS $$
@@ -67,6 +67,12 @@ $do$;
 CREATE TRIGGER docs_embed BEFORE INSERT ON pg_temp.docs FOR EACH ROW EXECUTE FUNCTION pg_temp.docs_embed();
 INSERT INTO pg_temp.docs (body) VALUES ('A row a trigger embeds.');
 SELECT ok((SELECT embedding IS NOT NULL AND facts ? 'facts' FROM pg_temp.docs), 'a trigger with an empty search_path embeds and extracts facts');
+
+-- The functions name pgvector's type through their own schema: installing elsewhere says so.
+DROP EXTENSION pg_steadytext CASCADE;
+CREATE SCHEMA not_the_vector_schema;
+SELECT throws_ok($$CREATE EXTENSION pg_steadytext SCHEMA not_the_vector_schema$$, 'P0001', NULL,
+  'installing pg_steadytext away from pgvector''s schema is refused with a hint');
 
 SELECT * FROM finish();
 ROLLBACK;
