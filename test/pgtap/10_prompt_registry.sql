@@ -2,7 +2,7 @@
 -- signatures, result shapes and SQLSTATEs; rendering of variables, filters,
 -- loops, conditionals and defaults; strict errors; no model needed.
 BEGIN;
-SELECT plan(43);
+SELECT plan(44);
 
 -- Signatures, as the original's (argument names and defaults).
 SELECT is(pg_get_function_arguments('steadytext_prompt_create(text,text,text,jsonb)'::regprocedure),
@@ -73,6 +73,8 @@ SELECT throws_ok($$SELECT steadytext_prompt_create('ab', 'x')$$, '22P02', NULL, 
 SELECT throws_ok($$SELECT steadytext_prompt_create(NULL, 'x')$$, '22P02', NULL, 'a NULL slug is 22P02');
 SELECT throws_ok($$SELECT steadytext_prompt_create('broken-one', 'Hello {% for x in %}')$$, '42601', NULL, 'a template that does not parse is 42601');
 SELECT throws_ok($$SELECT steadytext_prompt_create('empty-one', '')$$, '42601', 'Invalid Jinja2 template: the template cannot be empty', 'so is an empty one');
+SELECT throws_ok($$SELECT steadytext_prompt_create('long-description', 'x', repeat('d', 501))$$, '22001',
+  'Description cannot be longer than 500 characters', 'a description over 500 characters is 22001');
 SELECT throws_ok($$SELECT steadytext_prompt_update('no-such-prompt', 'x')$$, 'P0002', 'Prompt with slug "no-such-prompt" not found', 'updating a missing prompt is P0002');
 SELECT throws_ok($$SELECT * FROM steadytext_prompt_get('welcome-email', 9)$$, 'P0002', 'Version 9 not found for prompt "welcome-email"', 'a missing version is P0002');
 SELECT throws_ok($$SELECT steadytext_prompt_render('no-such-prompt', '{}')$$, 'P0002', NULL, 'rendering a missing prompt is P0002');
