@@ -21,4 +21,7 @@ node --import tsx --test --test-concurrency=1 --test-reporter=spec test/integrat
 echo "== pgTAP"
 node --import tsx test/pgtap/run.ts
 
+echo "== pgTAP again, with the extension in another schema"
+node --import tsx test/pgtap/run.ts --schema=steadytext_ext
+
 echo "== all tests passed"

@@ -2,6 +2,20 @@
 
 \echo Use "CREATE EXTENSION pg_steadytext CASCADE" to load this file. \quit
 
+-- The functions name pgvector's type through this schema: install into the
+-- schema that holds vector (CREATE EXTENSION pg_steadytext SCHEMA s CASCADE
+-- installs both there).
+DO $vector_schema$
+BEGIN
+    IF (SELECT e.extnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'vector')
+       IS DISTINCT FROM '@extschema@'::regnamespace THEN
+        RAISE EXCEPTION 'pg_steadytext must be installed in the schema of the vector extension (%)',
+            (SELECT e.extnamespace::regnamespace FROM pg_catalog.pg_extension e WHERE e.extname = 'vector')
+            USING HINT = 'CREATE EXTENSION pg_steadytext SCHEMA <that schema>';
+    END IF;
+END
+$vector_schema$;
+
 -- ---------------------------------------------------------------------------
 -- Roles and tables
 -- ---------------------------------------------------------------------------
@@ -21,7 +35,7 @@ $roles$;
 -- or the owner) writes here.
 CREATE TABLE @extschema@.steadytext_cache (
     id bigserial PRIMARY KEY,
-    cache_key text NOT NULL UNIQUE,
+    cache_key text NOT NULL CONSTRAINT idx_steadytext_cache_key UNIQUE,
     kind text NOT NULL DEFAULT 'generate' CHECK (kind IN ('generate', 'embed', 'rerank')),
     prompt text NOT NULL,
     response text,
@@ -40,7 +54,9 @@ CREATE TABLE @extschema@.steadytext_cache (
     response_size integer,
     generation_time_ms integer
 );
-CREATE INDEX steadytext_cache_last_accessed_idx ON @extschema@.steadytext_cache (last_accessed);
+-- The original's index names (idx_steadytext_cache_key is the unique constraint's index).
+CREATE INDEX idx_steadytext_cache_last_accessed ON @extschema@.steadytext_cache (last_accessed);
+CREATE INDEX idx_steadytext_cache_access_count ON @extschema@.steadytext_cache (access_count);
 CREATE INDEX steadytext_cache_created_at_idx ON @extschema@.steadytext_cache (created_at);
 COMMENT ON TABLE @extschema@.steadytext_cache IS
     'Results of steadytext functions, keyed by a SHA-256 over every input that changes them (model file included). Written by the sidecar.';
@@ -102,7 +118,26 @@ CREATE TABLE @extschema@.steadytext_daemon_health (
     avg_response_time_ms integer
 );
 
+-- Per-user request limits (the original's table). Enforced by the daemon on
+-- requests that reach a model; cache hits are never limited. A user without
+-- a row is not limited.
+CREATE TABLE @extschema@.steadytext_rate_limits (
+    user_id text PRIMARY KEY,
+    requests_per_minute integer DEFAULT 60,
+    requests_per_hour integer DEFAULT 1000,
+    requests_per_day integer DEFAULT 10000,
+    current_minute_count integer DEFAULT 0,
+    current_hour_count integer DEFAULT 0,
+    current_day_count integer DEFAULT 0,
+    last_reset timestamptz DEFAULT now(),
+    last_reset_minute timestamptz DEFAULT now(),
+    last_reset_hour timestamptz DEFAULT now(),
+    last_reset_day timestamptz DEFAULT now(),
+    created_at timestamptz DEFAULT now()
+);
+
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_config', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_rate_limits', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_cache_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_models', '');
@@ -199,6 +234,9 @@ BEGIN
     IF (model_repo IS NULL) <> (model_filename IS NULL) THEN
         RAISE EXCEPTION 'model_repo and model_filename must be given together';
     END IF;
+    IF coalesce(unsafe_mode, false) AND model IS NULL AND model_repo IS NULL THEN
+        RAISE EXCEPTION 'unsafe_mode=TRUE requires a model parameter';
+    END IF;
     IF model LIKE '%:%' THEN
         IF coalesce(unsafe_mode, false) THEN
             RAISE EXCEPTION 'Remote models are not supported: this daemon runs local GGUF models only';
@@ -212,8 +250,8 @@ BEGIN
         RETURN role || ':name:' || model;
     END IF;
     IF nullif(size, '') IS NOT NULL THEN
-        IF size NOT IN ('small', 'large') THEN
-            RAISE EXCEPTION 'size must be ''small'' or ''large''';
+        IF size NOT IN ('mini', 'small', 'medium', 'large') THEN
+            RAISE EXCEPTION 'Invalid size ''%''. Valid options are: mini, small, medium, large', size;
         END IF;
         RETURN role || ':size:' || size;
     END IF;
@@ -648,7 +686,7 @@ BEGIN
     END LOOP;
     IF cardinality(v_missing) > 0 THEN
         -- One request for everything the cache did not have.
-        FOR v_computed IN SELECT * FROM @extschema@._steadytext_call_vectors('embed',
+        FOR v_computed IN SELECT * FROM @extschema@._steadytext_call_vectors('embed_batch',
                 jsonb_build_object('text_input', to_jsonb(v_missing), 'seed', v_seed, 'model', model, 'mode', 'query',
                                    'unsafe_mode', unsafe_mode, 'use_cache', coalesce(use_cache, true))) LOOP
             v_i := v_i + 1;
@@ -784,41 +822,557 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------
+-- Summaries and facts. The aggregate's state holds what every plan can agree
+-- on whatever order rows arrive in: counts, and for facts and samples the k
+-- entries with the smallest md5 (a bottom-k sample is the same however the
+-- rows are split and combined). The model writes the summary, from the state
+-- only, so serial, parallel and partial/final plans give the same text.
+-- ---------------------------------------------------------------------------
+
+-- The original's sentence splitter: a sentence ends at . ! or ? once it has
+-- more than 10 characters. Cheap, so the aggregate uses it for every row.
+CREATE FUNCTION @extschema@._steadytext_sentences(input_text text, max_count integer)
+RETURNS text[] LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_piece text;
+    v_current text := '';
+    v_out text[] := '{}';
+BEGIN
+    FOR v_piece IN SELECT m[1] FROM pg_catalog.regexp_matches(input_text, '([^.!?]*[.!?]|[^.!?]+$)', 'g') AS m LOOP
+        v_current := v_current || v_piece;
+        IF pg_catalog.right(v_piece, 1) IN ('.', '!', '?') AND length(btrim(v_current, E' \t\n\r\f\v')) > 10 THEN
+            v_out := v_out || btrim(v_current, E' \t\n\r\f\v');
+            v_current := '';
+            EXIT WHEN cardinality(v_out) >= max_count;
+        END IF;
+    END LOOP;
+    IF cardinality(v_out) < max_count AND btrim(v_current, E' \t\n\r\f\v') <> '' THEN
+        v_out := v_out || btrim(v_current, E' \t\n\r\f\v');
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+-- The union of two JSON arrays of strings, distinct, reduced to the k
+-- entries with the smallest md5: commutative and associative.
+CREATE FUNCTION @extschema@._steadytext_bottom_k(a jsonb, b jsonb, k integer)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_agg(s.t ORDER BY s.h, s.t COLLATE "C"), '[]'::jsonb)
+    FROM (SELECT u.t, md5(u.t) AS h
+          FROM (SELECT jsonb_array_elements_text(coalesce(a, '[]'::jsonb))
+                UNION SELECT jsonb_array_elements_text(coalesce(b, '[]'::jsonb))) AS u(t)
+          ORDER BY h, u.t COLLATE "C" LIMIT k) AS s
+$$;
+
+-- Metadata of two states: every key, and where they differ the least value
+-- (jsonb order), so the merge does not depend on which row came first.
+CREATE FUNCTION @extschema@._steadytext_merge_metadata(a jsonb, b jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_object_agg(s.k, s.v), '{}'::jsonb)
+    FROM (SELECT e.k, (array_agg(e.v ORDER BY e.v))[1] AS v
+          FROM (SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(a) = 'object' THEN a ELSE '{}'::jsonb END)
+                UNION ALL
+                SELECT * FROM jsonb_each(CASE WHEN jsonb_typeof(b) = 'object' THEN b ELSE '{}'::jsonb END)) AS e(k, v)
+          GROUP BY e.k) AS s
+$$;
+
+-- The generation parameters and context line a summary prompt takes from metadata.
+CREATE FUNCTION @extschema@._steadytext_metadata_context(metadata jsonb)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN count(*) > 0 THEN '. Context: ' || string_agg(e.key || ': ' || (e.value #>> '{}'), ', ' ORDER BY e.key COLLATE "C") ELSE '' END
+    FROM jsonb_each(CASE WHEN jsonb_typeof(metadata) = 'object' THEN metadata ELSE '{}'::jsonb END) AS e
+    WHERE e.key NOT IN ('model', 'unsafe_mode')
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_extract_facts(input_text text, max_facts integer DEFAULT 10)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_text text;
+    v_facts text[];
+BEGIN
+    IF max_facts IS NULL OR max_facts <= 0 OR max_facts > 50 THEN
+        RAISE EXCEPTION 'max_facts must be between 1 and 50';
+    END IF;
+    IF input_text IS NULL OR btrim(input_text, E' \t\n\r\f\v') = '' THEN
+        RETURN '{"facts": []}'::jsonb;
+    END IF;
+    v_text := @extschema@.steadytext_generate(
+        'Extract at most ' || max_facts || ' short, self-contained facts from the text below. '
+        || 'Write one fact per line, with no numbering and nothing else.' || E'\n\nText:\n' || left(input_text, 1000),
+        least(4096, 64 * max_facts));
+    IF v_text IS NULL THEN
+        -- No model: the sentences of the text, as the original did.
+        v_facts := @extschema@._steadytext_sentences(input_text, max_facts);
+    ELSE
+        SELECT coalesce(array_agg(f ORDER BY first_at), '{}') INTO v_facts
+        FROM (SELECT f, min(i) AS first_at
+              FROM (SELECT btrim(regexp_replace(line, '^\s*([-*•]|[0-9]+[.)])\s*', ''), E' \t\r\f\v') AS f, i
+                    FROM regexp_split_to_table(v_text, E'\n') WITH ORDINALITY AS l(line, i)) AS lines
+              WHERE f <> ''
+              GROUP BY f
+              ORDER BY min(i)
+              LIMIT max_facts) AS distinct_lines;
+    END IF;
+    RETURN jsonb_build_object('facts', to_jsonb(v_facts));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_extract_facts(text, integer) IS
+    'Facts of a text as {"facts": [...]}: written by the model from the first 1000 characters, one per line (the text''s sentences when no model answers).';
+
+CREATE FUNCTION @extschema@.steadytext_deduplicate_facts(facts_array jsonb, similarity_threshold double precision DEFAULT 0.85)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_texts text[];
+    v_positions integer[];
+    v_vectors @extschema@.vector[];
+    v_keep boolean[];
+    v_use_vectors boolean;
+    v_i integer;
+    v_j integer;
+BEGIN
+    IF similarity_threshold IS NULL OR similarity_threshold < 0.0 OR similarity_threshold > 1.0 THEN
+        RAISE EXCEPTION 'similarity_threshold must be between 0.0 and 1.0';
+    END IF;
+    IF facts_array IS NULL THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    -- steadytext_extract_facts' own shape is accepted, and kept.
+    IF jsonb_typeof(facts_array) = 'object' AND jsonb_typeof(facts_array -> 'facts') = 'array' THEN
+        RETURN jsonb_build_object('facts', @extschema@.steadytext_deduplicate_facts(facts_array -> 'facts', similarity_threshold));
+    END IF;
+    IF jsonb_typeof(facts_array) <> 'array' THEN
+        RAISE EXCEPTION 'facts_array must be a JSON array of facts (strings or objects with "text")';
+    END IF;
+    -- Facts with text (a string, or an object's "text"); anything else is kept as it is.
+    SELECT array_agg(t ORDER BY i), array_agg(i::integer ORDER BY i) INTO v_texts, v_positions
+    FROM (SELECT CASE jsonb_typeof(e) WHEN 'string' THEN e #>> '{}' WHEN 'object' THEN e ->> 'text' END AS t, i
+          FROM jsonb_array_elements(facts_array) WITH ORDINALITY AS a(e, i)) AS x
+    WHERE btrim(coalesce(t, ''), E' \t\n\r\f\v') <> '';
+    IF coalesce(cardinality(v_texts), 0) <= 1 THEN
+        RETURN facts_array;
+    END IF;
+
+    SELECT array_agg(b.embedding ORDER BY b.idx) INTO v_vectors FROM @extschema@.steadytext_embed_batch(v_texts) b;
+    v_use_vectors := array_position(v_vectors, NULL) IS NULL;
+    -- Greedy, in the given order: a fact is dropped when it is too similar to one kept before it.
+    v_keep := array_fill(true, ARRAY[cardinality(v_texts)]);
+    FOR v_i IN 2 .. cardinality(v_texts) LOOP
+        FOR v_j IN 1 .. v_i - 1 LOOP
+            CONTINUE WHEN NOT v_keep[v_j];
+            IF (v_use_vectors AND 1 - (v_vectors[v_i] OPERATOR(@extschema@.<=>) v_vectors[v_j]) > similarity_threshold)
+               OR (NOT v_use_vectors AND lower(btrim(v_texts[v_i])) = lower(btrim(v_texts[v_j]))) THEN
+                v_keep[v_i] := false;
+                EXIT;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN (SELECT coalesce(jsonb_agg(e ORDER BY a.i), '[]'::jsonb)
+            FROM jsonb_array_elements(facts_array) WITH ORDINALITY AS a(e, i)
+            WHERE coalesce(v_keep[array_position(v_positions, a.i::integer)], true));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_deduplicate_facts(jsonb, double precision) IS
+    'Drops facts whose embedding''s cosine similarity to an earlier kept fact exceeds the threshold (exact, case-insensitive matches when no embedding model answers).';
+
+CREATE FUNCTION @extschema@.steadytext_summarize_accumulate(state jsonb, value text, metadata jsonb DEFAULT '{}')
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_state jsonb := coalesce(state, '{"facts": [], "samples": [], "stats": {"row_count": 0, "total_chars": 0, "min_length": null, "max_length": 0}, "metadata": {}}');
+    v_length integer;
+BEGIN
+    IF value IS NULL OR value = '' THEN
+        RETURN v_state;
+    END IF;
+    v_length := length(value);
+    RETURN jsonb_build_object(
+        'facts', @extschema@._steadytext_bottom_k(v_state -> 'facts', to_jsonb(@extschema@._steadytext_sentences(value, 3)), 50),
+        'samples', @extschema@._steadytext_bottom_k(v_state -> 'samples', jsonb_build_array(left(value, 200)), 10),
+        'stats', jsonb_build_object(
+            'row_count', (v_state #>> '{stats,row_count}')::bigint + 1,
+            'total_chars', (v_state #>> '{stats,total_chars}')::bigint + v_length,
+            'min_length', least((v_state #>> '{stats,min_length}')::integer, v_length),
+            'max_length', greatest((v_state #>> '{stats,max_length}')::integer, v_length)),
+        'metadata', @extschema@._steadytext_merge_metadata(v_state -> 'metadata', metadata));
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_summarize_combine(state1 jsonb, state2 jsonb)
+RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF state1 IS NULL THEN
+        RETURN state2;
+    END IF;
+    IF state2 IS NULL THEN
+        RETURN state1;
+    END IF;
+    RETURN jsonb_build_object(
+        'facts', @extschema@._steadytext_bottom_k(state1 -> 'facts', state2 -> 'facts', 50),
+        'samples', @extschema@._steadytext_bottom_k(state1 -> 'samples', state2 -> 'samples', 10),
+        'stats', jsonb_build_object(
+            'row_count', coalesce((state1 #>> '{stats,row_count}')::bigint, 0) + coalesce((state2 #>> '{stats,row_count}')::bigint, 0),
+            'total_chars', coalesce((state1 #>> '{stats,total_chars}')::bigint, 0) + coalesce((state2 #>> '{stats,total_chars}')::bigint, 0),
+            'min_length', least((state1 #>> '{stats,min_length}')::integer, (state2 #>> '{stats,min_length}')::integer),
+            'max_length', greatest(coalesce((state1 #>> '{stats,max_length}')::integer, 0), coalesce((state2 #>> '{stats,max_length}')::integer, 0))),
+        'metadata', @extschema@._steadytext_merge_metadata(state1 -> 'metadata', state2 -> 'metadata'));
+END
+$$;
+
+-- For steadytext_summarize_final: a stored partial state folded into the running one.
+CREATE FUNCTION @extschema@.steadytext_summarize_combine_states(state1 jsonb, partial_state jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT @extschema@.steadytext_summarize_combine(state1, partial_state)
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_summarize_finalize(state jsonb)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v_rows bigint := coalesce((state #>> '{stats,row_count}')::bigint, 0);
+    v_facts jsonb;
+    v_prompt text;
+BEGIN
+    IF v_rows = 0 THEN
+        RETURN 'No data to summarize';
+    END IF;
+    -- The sampled facts (in their md5 order), near-duplicates dropped, at most 10.
+    v_facts := @extschema@.steadytext_deduplicate_facts(coalesce(state -> 'facts', '[]'::jsonb), 0.85);
+    v_prompt := 'Create a concise summary of this data: Facts: '
+        || coalesce((SELECT string_agg(f, '; ' ORDER BY i) FROM jsonb_array_elements_text(v_facts) WITH ORDINALITY AS a(f, i) WHERE i <= 10),
+                    'No specific facts extracted')
+        || ', Row count: ' || v_rows
+        || ', Average length: ' || ((state #>> '{stats,total_chars}')::bigint / v_rows)
+        || @extschema@._steadytext_metadata_context(state -> 'metadata');
+    -- NULL when no model answers: never a placeholder summary.
+    RETURN @extschema@.steadytext_generate(v_prompt, NULL, true, 42, '[EOS]', state #>> '{metadata,model}', NULL, NULL, NULL,
+                                           coalesce((state #>> '{metadata,unsafe_mode}')::boolean, false));
+END
+$$;
+
+CREATE AGGREGATE @extschema@.steadytext_summarize(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate,
+    STYPE = jsonb,
+    FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.steadytext_summarize(text, jsonb) IS
+    'A model-written summary of the rows: the same rows give the same summary whatever the plan (serial, parallel, partial/final).';
+
+-- For TimescaleDB continuous aggregates: store steadytext_summarize_partial's
+-- state per bucket, then steadytext_summarize_final over the stored states.
+CREATE AGGREGATE @extschema@.steadytext_summarize_partial(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate,
+    STYPE = jsonb,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+
+CREATE AGGREGATE @extschema@.steadytext_summarize_final(jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_combine_states,
+    STYPE = jsonb,
+    FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine,
+    PARALLEL = SAFE
+);
+
+CREATE AGGREGATE @extschema@.st_summarize(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate, STYPE = jsonb, FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.st_summarize_partial(text, jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_accumulate, STYPE = jsonb,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.st_summarize_final(jsonb) (
+    SFUNC = @extschema@.steadytext_summarize_combine_states, STYPE = jsonb, FINALFUNC = @extschema@.steadytext_summarize_finalize,
+    COMBINEFUNC = @extschema@.steadytext_summarize_combine, PARALLEL = SAFE);
+
+CREATE FUNCTION @extschema@.steadytext_summarize_text(
+    input_text text,
+    metadata jsonb DEFAULT '{}',
+    model text DEFAULT NULL,
+    unsafe_mode boolean DEFAULT false)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF input_text IS NULL OR btrim(input_text, E' \t\n\r\f\v') = '' THEN
+        RETURN 'No text to summarize';
+    END IF;
+    RETURN @extschema@.steadytext_generate(
+        'Summarize the following text in 1-2 sentences: ' || left(input_text, 1000)
+            || @extschema@._steadytext_metadata_context(metadata),
+        NULL, true, 42, '[EOS]', coalesce(model, metadata ->> 'model'), NULL, NULL, NULL, coalesce(unsafe_mode, false));
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_summarize_text(text, jsonb, text, boolean) IS
+    'A model-written summary of one text (its first 1000 characters); NULL when no model answers.';
+
+-- ---------------------------------------------------------------------------
+-- Prompt registry: versioned Jinja2 templates. The daemon parses and renders
+-- them (no model needed). Creating or updating a prompt needs the daemon, to
+-- check the template and find its variables (08006 when it does not answer);
+-- rendering without the daemon gives NULL (or 08006 with
+-- steadytext.on_unavailable = 'error'), like the other functions.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.steadytext_prompts (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    slug text UNIQUE NOT NULL CHECK (slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) BETWEEN 3 AND 100),
+    description text CHECK (length(description) <= 500),
+    created_at timestamptz DEFAULT now(),
+    created_by text DEFAULT session_user,
+    updated_at timestamptz DEFAULT now(),
+    updated_by text DEFAULT session_user
+);
+
+CREATE TABLE @extschema@.steadytext_prompt_versions (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    prompt_id uuid NOT NULL REFERENCES @extschema@.steadytext_prompts (id) ON DELETE CASCADE,
+    version integer NOT NULL CHECK (version > 0),
+    template text NOT NULL CHECK (length(template) > 0),
+    required_variables text[],
+    metadata jsonb DEFAULT '{}',
+    created_at timestamptz DEFAULT now(),
+    created_by text DEFAULT session_user,
+    is_active boolean DEFAULT false,
+    UNIQUE (prompt_id, version)
+);
+CREATE INDEX idx_steadytext_prompts_created_at ON @extschema@.steadytext_prompts (created_at DESC);
+CREATE UNIQUE INDEX idx_steadytext_prompt_versions_prompt_id_active
+    ON @extschema@.steadytext_prompt_versions (prompt_id) WHERE is_active;
+CREATE INDEX idx_steadytext_prompt_versions_created_at ON @extschema@.steadytext_prompt_versions (created_at DESC);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_prompts', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.steadytext_prompt_versions', '');
+
+-- A slug as the original accepts it, or 22P02.
+CREATE FUNCTION @extschema@._steadytext_check_slug(slug text)
+RETURNS void LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF slug IS NULL OR slug !~ '^[a-z0-9]+(-[a-z0-9]+)*$' OR length(slug) NOT BETWEEN 3 AND 100 THEN
+        RAISE EXCEPTION 'Invalid slug format. Use lowercase letters, numbers, and hyphens only (3-100 chars)'
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+END
+$$;
+
+-- The variables a template needs (sorted), or 42601 when it does not parse.
+-- Needs the daemon: 08006 when it does not answer.
+CREATE FUNCTION @extschema@._steadytext_template_variables(template text)
+RETURNS text[] LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET steadytext.on_unavailable = 'error' AS $$
+DECLARE
+    v_result jsonb;
+BEGIN
+    IF template IS NULL OR template = '' THEN
+        RAISE EXCEPTION 'Invalid Jinja2 template: the template cannot be empty' USING ERRCODE = 'syntax_error';
+    END IF;
+    v_result := @extschema@._steadytext_call('template_analyze', jsonb_build_object('template', template));
+    IF NOT (v_result ->> 'ok')::boolean THEN
+        RAISE EXCEPTION 'Invalid Jinja2 template: %', v_result ->> 'message' USING ERRCODE = 'syntax_error';
+    END IF;
+    RETURN ARRAY(SELECT jsonb_array_elements_text(v_result -> 'variables'));
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_create(
+    slug text,
+    template text,
+    description text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}')
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_variables text[];
+    v_id uuid;
+BEGIN
+    PERFORM @extschema@._steadytext_check_slug(slug);
+    IF length(description) > 500 THEN
+        RAISE EXCEPTION 'Description cannot be longer than 500 characters' USING ERRCODE = 'string_data_right_truncation';
+    END IF;
+    v_variables := @extschema@._steadytext_template_variables(template);
+    INSERT INTO @extschema@.steadytext_prompts (slug, description, created_by, updated_by)
+    VALUES (slug, description, session_user, session_user)
+    ON CONFLICT ON CONSTRAINT steadytext_prompts_slug_key DO NOTHING
+    RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" already exists', slug USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO @extschema@.steadytext_prompt_versions (prompt_id, version, template, required_variables, metadata, created_by, is_active)
+    VALUES (v_id, 1, template, v_variables, coalesce(metadata, '{}'), session_user, true);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_create(text, text, text, jsonb) IS
+    'Registers a Jinja2 prompt template as version 1 of a new slug; returns the prompt''s id.';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_update(
+    slug text,
+    template text,
+    metadata jsonb DEFAULT '{}')
+RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+    v_variables text[];
+    v_id uuid;
+BEGIN
+    -- Locked: concurrent updates of one prompt number their versions one after the other.
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_update.slug FOR UPDATE;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    v_variables := @extschema@._steadytext_template_variables(steadytext_prompt_update.template);
+    UPDATE @extschema@.steadytext_prompt_versions v SET is_active = false WHERE v.prompt_id = v_prompt AND v.is_active;
+    INSERT INTO @extschema@.steadytext_prompt_versions (prompt_id, version, template, required_variables, metadata, created_by, is_active)
+    SELECT v_prompt, coalesce(max(v.version), 0) + 1, steadytext_prompt_update.template, v_variables,
+           coalesce(steadytext_prompt_update.metadata, '{}'), session_user, true
+    FROM @extschema@.steadytext_prompt_versions v WHERE v.prompt_id = v_prompt
+    RETURNING id INTO v_id;
+    UPDATE @extschema@.steadytext_prompts p SET updated_at = now(), updated_by = session_user WHERE p.id = v_prompt;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_update(text, text, jsonb) IS
+    'Adds a new version of a prompt and makes it the active one; returns the version''s id.';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_get(slug text, version integer DEFAULT NULL)
+RETURNS TABLE(prompt_id uuid, version_num integer, template text, required_variables text[], metadata jsonb,
+              created_at timestamptz, created_by text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+BEGIN
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_get.slug;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+        SELECT v.prompt_id, v.version, v.template, v.required_variables, v.metadata, v.created_at, v.created_by
+        FROM @extschema@.steadytext_prompt_versions v
+        WHERE v.prompt_id = v_prompt
+          AND CASE WHEN steadytext_prompt_get.version IS NULL THEN v.is_active ELSE v.version = steadytext_prompt_get.version END;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Version % not found for prompt "%"', version, slug USING ERRCODE = 'no_data_found';
+    END IF;
+END
+$$;
+
+-- Renders a version (the active one by default) with the variables of a JSON
+-- object. strict: a variable the template uses without a default is an
+-- error (22023) when missing; otherwise it renders empty.
+CREATE FUNCTION @extschema@.steadytext_prompt_render(
+    slug text,
+    variables jsonb,
+    version integer DEFAULT NULL,
+    strict boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_template text;
+    v_result jsonb;
+BEGIN
+    SELECT g.template INTO v_template FROM @extschema@.steadytext_prompt_get(slug, version) g;
+    IF variables IS NOT NULL AND jsonb_typeof(variables) <> 'object' THEN
+        RAISE EXCEPTION 'variables must be a JSON object, not %', jsonb_typeof(variables)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_result := @extschema@._steadytext_call('template_render',
+        jsonb_build_object('template', v_template, 'variables', coalesce(variables, '{}'), 'strict', coalesce(strict, true)));
+    IF v_result IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (v_result ->> 'ok')::boolean THEN
+        RETURN v_result ->> 'text';
+    END IF;
+    CASE v_result ->> 'kind'
+    WHEN 'missing' THEN
+        RAISE EXCEPTION '%', v_result ->> 'message' USING ERRCODE = 'invalid_parameter_value';
+    WHEN 'syntax' THEN
+        RAISE EXCEPTION 'Template syntax error: %', v_result ->> 'message' USING ERRCODE = 'syntax_error';
+    ELSE
+        RAISE EXCEPTION 'Template rendering error: %', v_result ->> 'message' USING ERRCODE = 'data_exception';
+    END CASE;
+END
+$$;
+COMMENT ON FUNCTION @extschema@.steadytext_prompt_render(text, jsonb, integer, boolean) IS
+    'Renders a registered Jinja2 prompt with JSON variables (in the daemon; NULL when it does not answer).';
+
+CREATE FUNCTION @extschema@.steadytext_prompt_list()
+RETURNS TABLE(prompt_id uuid, slug text, description text, latest_version_num integer, total_versions integer,
+              created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    SELECT p.id, p.slug, p.description, max(v.version), count(v.id)::integer, p.created_at, p.updated_at
+    FROM @extschema@.steadytext_prompts p
+    LEFT JOIN @extschema@.steadytext_prompt_versions v ON v.prompt_id = p.id
+    GROUP BY p.id
+    ORDER BY p.created_at DESC, p.slug
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_versions(slug text)
+RETURNS TABLE(version integer, template text, required_variables text[], metadata jsonb, created_at timestamptz,
+              created_by text, is_active boolean)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prompt uuid;
+BEGIN
+    SELECT p.id INTO v_prompt FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_versions.slug;
+    IF v_prompt IS NULL THEN
+        RAISE EXCEPTION 'Prompt with slug "%" not found', slug USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+        SELECT v.version, v.template, v.required_variables, v.metadata, v.created_at, v.created_by, v.is_active
+        FROM @extschema@.steadytext_prompt_versions v WHERE v.prompt_id = v_prompt
+        ORDER BY v.version DESC;
+END
+$$;
+
+CREATE FUNCTION @extschema@.steadytext_prompt_delete(slug text)
+RETURNS boolean LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+    WITH deleted AS (DELETE FROM @extschema@.steadytext_prompts p WHERE p.slug = steadytext_prompt_delete.slug RETURNING 1)
+    SELECT count(*) > 0 FROM deleted
+$$;
+
+-- ---------------------------------------------------------------------------
 -- Version, configuration, daemon
 -- ---------------------------------------------------------------------------
 
 CREATE FUNCTION @extschema@.steadytext_version()
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT '2026.11.26'::text $$;
 
-CREATE FUNCTION @extschema@.steadytext_config_get(key text)
+CREATE FUNCTION @extschema@.steadytext_config_get(config_key text)
 RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
-    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config c WHERE c.key = steadytext_config_get.key
+    SELECT c.value #>> '{}' FROM @extschema@.steadytext_config c WHERE c.key = config_key
 $$;
 
--- Validated configuration change with an audit row. Host and port also
--- become this database's steadytext.daemon_host / daemon_port settings.
-CREATE FUNCTION @extschema@.steadytext_config_set(key text, value text)
+-- Validated configuration change with an audit row. Known keys (matched
+-- case-insensitively) are validated and stored typed; any other key is the
+-- user's own setting, stored as given. Host and port also become this
+-- database's steadytext.daemon_host / daemon_port settings.
+CREATE FUNCTION @extschema@.steadytext_config_set(config_key text, config_value text)
 RETURNS void LANGUAGE plpgsql VOLATILE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_key text := lower(btrim(key));
+    v_key text := lower(btrim(config_key));
     v_value jsonb;
     v_number numeric;
 BEGIN
+    IF v_key = '' THEN
+        RAISE EXCEPTION 'Configuration key cannot be empty';
+    END IF;
     CASE v_key
     WHEN 'daemon_host' THEN
-        IF value !~ '^[A-Za-z0-9._-]{1,253}$' THEN
+        IF config_value !~ '^[A-Za-z0-9._-]{1,253}$' THEN
             RAISE EXCEPTION 'Invalid host format';
         END IF;
-        v_value := to_jsonb(value);
+        v_value := to_jsonb(config_value);
     WHEN 'daemon_port', 'default_max_tokens', 'default_seed', 'cache_max_entries', 'cache_max_size_mb' THEN
-        IF value !~ '^\s*[0-9]{1,12}(\.[0-9]+)?\s*$' THEN
+        IF config_value !~ '^\s*[0-9]{1,12}(\.[0-9]+)?\s*$' THEN
             IF v_key = 'daemon_port' THEN
                 RAISE EXCEPTION 'Invalid port format';
             END IF;
-            RAISE EXCEPTION 'Invalid % value: %', v_key, value;
+            RAISE EXCEPTION 'Invalid % value: %', v_key, config_value;
         END IF;
-        v_number := value::numeric;
+        v_number := config_value::numeric;
         IF v_key = 'daemon_port' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 65535) THEN
             RAISE EXCEPTION 'Invalid port format';
         ELSIF v_key = 'default_max_tokens' AND (v_number <> trunc(v_number) OR v_number < 1 OR v_number > 4096) THEN
@@ -830,14 +1384,27 @@ BEGIN
         END IF;
         v_value := to_jsonb(v_number);
     WHEN 'cache_enabled', 'cache_eviction_enabled', 'daemon_auto_start' THEN
-        IF lower(btrim(value)) NOT IN ('true', 'false', 'on', 'off', '1', '0', 'yes', 'no') THEN
-            RAISE EXCEPTION 'Invalid boolean for %: %', v_key, value;
+        IF lower(btrim(config_value)) NOT IN ('true', 'false', 'on', 'off', '1', '0', 'yes', 'no') THEN
+            RAISE EXCEPTION 'Invalid boolean for %: %', v_key, config_value;
         END IF;
-        v_value := to_jsonb(value::boolean);
+        v_value := to_jsonb(config_value::boolean);
+    WHEN 'model_path' THEN
+        IF config_value LIKE '/%' OR config_value ~ '[;|]' THEN
+            RAISE EXCEPTION 'Invalid file path';
+        END IF;
+        v_value := to_jsonb(config_value);
+    WHEN 'daemon_command' THEN
+        IF config_value ~ '[;&|]' OR config_value ~ '\s' THEN
+            RAISE EXCEPTION 'Invalid command format';
+        END IF;
+        v_value := to_jsonb(config_value);
     ELSE
-        RAISE EXCEPTION 'Unknown configuration key: %', key
-            USING HINT = 'Known keys: daemon_host, daemon_port, default_max_tokens, default_seed, cache_enabled, '
-                         'cache_eviction_enabled, cache_max_entries, cache_max_size_mb, daemon_auto_start';
+        IF v_key LIKE '%table_name' AND config_value !~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN
+            RAISE EXCEPTION 'Invalid table name';
+        END IF;
+        -- A user-defined key: kept as given, value as a JSON string.
+        v_key := config_key;
+        v_value := to_jsonb(config_value);
     END CASE;
 
     INSERT INTO @extschema@.steadytext_config (key, value, updated_at, updated_by)
@@ -2170,7 +2737,9 @@ $queue_privileges$;
 
 -- ---------------------------------------------------------------------------
 -- st_* aliases: one for every public steadytext_* function, same
--- arguments, defaults and volatility.
+-- arguments, defaults and volatility. Where the original's alias has its
+-- own signature, the override list below gives it (and the generic loop
+-- skips that name); an override whose target does not exist is skipped.
 -- ---------------------------------------------------------------------------
 
 DO $aliases$
@@ -2186,6 +2755,9 @@ BEGIN
                p.proargnames, p.proargmodes, p.pronargs
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname LIKE 'steadytext\_%' AND p.prokind = 'f'
+          AND p.proname NOT IN ('steadytext_generate_json', 'steadytext_generate_regex', 'steadytext_generate_choice',
+                                'steadytext_rerank_top_k', 'steadytext_generate_async', 'steadytext_deduplicate_facts',
+                                'steadytext_config_get', 'steadytext_config_set')
     LOOP
         SELECT coalesce(string_agg(pg_catalog.quote_ident(n), ', ' ORDER BY i), '') INTO call_args
         FROM unnest(f.proargnames[1:f.pronargs]) WITH ORDINALITY AS a(n, i);
@@ -2201,6 +2773,56 @@ BEGIN
 END
 $aliases$;
 
+-- The original's own alias signatures: (alias, target, alias arguments, the call's arguments).
+DO $alias_overrides$
+DECLARE
+    o record;
+    f record;
+BEGIN
+    FOR o IN SELECT * FROM (VALUES
+        ('st_generate_json', 'steadytext_generate_json(text,jsonb,integer,boolean,integer,boolean,text)',
+         'prompt text, schema jsonb, max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, schema, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_generate_regex', 'steadytext_generate_regex(text,text,integer,boolean,integer,boolean,text)',
+         'prompt text, pattern text, max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, pattern, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_generate_choice', 'steadytext_generate_choice(text,text[],integer,boolean,integer,boolean,text)',
+         'prompt text, choices text[], max_tokens integer DEFAULT NULL, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+         'prompt, choices, max_tokens, use_cache, seed, unsafe_mode'),
+        ('st_rerank_top_k', 'steadytext_rerank_top_k(text,text[],integer,text,boolean,integer)',
+         'query text, documents text[], k integer DEFAULT 5, task text DEFAULT ''Given a web search query, retrieve relevant passages that answer the query'', return_scores boolean DEFAULT true, seed integer DEFAULT 42',
+         'query, documents, k, task, return_scores, seed'),
+        ('st_generate_async', 'steadytext_generate_async(text,integer)',
+         'prompt text, max_tokens integer DEFAULT NULL',
+         'prompt, max_tokens'),
+        ('st_deduplicate_facts', 'steadytext_deduplicate_facts(jsonb,double precision)',
+         'facts jsonb, similarity_threshold double precision DEFAULT 0.8',
+         'facts, similarity_threshold'),
+        ('st_config_get', 'steadytext_config_get(text)', 'key text', 'key'),
+        ('st_config_set', 'steadytext_config_set(text,text)', 'key text, value text', 'key, value')
+    ) AS t(alias, target, args, call_args)
+    LOOP
+        SELECT p.oid, p.proname, p.proretset, p.provolatile, p.proparallel, p.proisstrict,
+               pg_catalog.pg_get_function_result(p.oid) AS result
+        INTO f
+        FROM pg_catalog.pg_proc p
+        WHERE p.oid = pg_catalog.to_regprocedure('@extschema@.' || o.target);
+        CONTINUE WHEN NOT FOUND;
+        EXECUTE format('CREATE FUNCTION @extschema@.%I(%s) RETURNS %s LANGUAGE sql %s %s %s AS %L',
+            o.alias, o.args, f.result,
+            CASE f.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END,
+            CASE f.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' ELSE 'PARALLEL UNSAFE' END,
+            CASE WHEN f.proisstrict THEN 'STRICT' ELSE '' END,
+            CASE WHEN f.proretset THEN format('SELECT * FROM @extschema@.%I(%s)', f.proname, o.call_args)
+                 ELSE format('SELECT @extschema@.%I(%s)', f.proname, o.call_args) END);
+        EXECUTE format('COMMENT ON FUNCTION %s IS %L',
+            (SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = '@extschema@'::regnamespace AND p.proname = o.alias),
+            'Alias of ' || f.proname || ', with the original''s st_ signature.');
+    END LOOP;
+END
+$alias_overrides$;
+
 -- ---------------------------------------------------------------------------
 -- Privileges: nothing on users' tables; admin functions only for steadytext_admin.
 -- ---------------------------------------------------------------------------
@@ -2208,7 +2830,8 @@ $aliases$;
 REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
 GRANT SELECT ON @extschema@.steadytext_config, @extschema@.steadytext_models TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.steadytext_cache, @extschema@.steadytext_models,
-    @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health
+    @extschema@.steadytext_config, @extschema@.steadytext_audit_log, @extschema@.steadytext_daemon_health,
+    @extschema@.steadytext_rate_limits, @extschema@.steadytext_prompts, @extschema@.steadytext_prompt_versions
     TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_cache_with_frecency TO steadytext_admin;
 GRANT SELECT ON @extschema@.steadytext_auto_embed_status TO PUBLIC;
@@ -2223,7 +2846,7 @@ BEGIN
         SELECT p.oid::regprocedure AS sig
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace
-          AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction)$'
+          AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction|prompt_create|prompt_update|prompt_delete)$'
                OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);

@@ -287,6 +287,15 @@ database_json(void)
 	return st_database_json;
 }
 
+/* The session user as JSON: the daemon applies that user's steadytext_rate_limits */
+static void
+append_user_json(StringInfo buf)
+{
+	char	   *name = GetUserNameFromId(GetSessionUserId(), true);
+
+	escape_json(buf, name ? name : "");
+}
+
 /* Build a request as UTF-8 JSON */
 static char *
 build_request(const char *id, const char *method, const char *params_json, int *len)
@@ -297,7 +306,9 @@ build_request(const char *id, const char *method, const char *params_json, int *
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"id\":\"%s\",\"method\":", id);
 	escape_json(&buf, method);
-	appendStringInfo(&buf, ",\"params\":%s,\"origin\":{\"database\":%s}}", params_json, database_json());
+	appendStringInfo(&buf, ",\"params\":%s,\"origin\":{\"database\":%s,\"user\":", params_json, database_json());
+	append_user_json(&buf);
+	appendStringInfoString(&buf, "}}");
 	utf8 = pg_server_to_any(buf.data, buf.len, PG_UTF8);
 	*len = (utf8 == buf.data) ? buf.len : (int) strlen(utf8);
 	return utf8;

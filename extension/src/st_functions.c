@@ -61,6 +61,11 @@ daemon_error(const char *error)
 		return unavailable(message, false);
 	if (CODE_IS("invalid_params"))
 		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION), errmsg("%s", message)));
+	if (CODE_IS("rate_limited"))
+		ereport(ERROR,
+				(errcode(ERRCODE_RAISE_EXCEPTION),
+				 errmsg("%s", message),
+				 errhint("Limits per user are in steadytext_rate_limits; answers already cached are never limited.")));
 	if (CODE_IS("cancelled"))
 		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("steadytext request cancelled: %s", message)));
 	if (CODE_IS("invalid_request") || CODE_IS("unknown_method"))

@@ -10,6 +10,7 @@ import { Dealer, Request } from "zeromq";
 import { freePort, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
 import type { DaemonClient } from "../src/client/daemon-client.js";
 import type { StatusResult } from "../src/protocol/index.js";
+import { normalisedMean } from "../src/daemon/server.js";
 
 let dir: string;
 let daemon: SidecarProcess;
@@ -82,6 +83,22 @@ describe("SteadyText's REQ client", () => {
     const reply = await reqExchange(JSON.stringify({ id: "e1", method: "embed", params: { text_input: "hi", seed: 42, model: null, mode: "query", unsafe_mode: false } }));
     assert.equal(reply.error, null);
     assert.equal((reply.result as number[]).length, 1024);
+  });
+
+  test("embed of a list returns one vector, the L2-normalised mean of the texts' embeddings, as SteadyText's daemon does", async () => {
+    const texts = ["first text", "second text", "third"];
+    const reply = await reqExchange(JSON.stringify({ id: "e2", method: "embed", params: { text_input: texts, seed: 42 } }));
+    assert.equal(reply.error, null);
+    const singles = await Promise.all(texts.map((t) => client.request<number[]>("embed", { text_input: t })));
+    assert.deepEqual(reply.result, normalisedMean(singles));
+    assert.ok(Math.abs(Math.hypot(...(reply.result as number[])) - 1) < 1e-9, "unit length");
+  });
+
+  test("embed_batch returns one vector per text, each equal to the text's own embedding", async () => {
+    const texts = ["first text", "second text"];
+    const batch = await client.request<number[][]>("embed_batch", { text_input: texts });
+    assert.deepEqual(batch, await Promise.all(texts.map((t) => client.request<number[]>("embed", { text_input: t }))));
+    assert.deepEqual(await client.request<number[][]>("embed_batch", { text_input: "one" }), [await client.request<number[]>("embed", { text_input: "one" })]);
   });
 
   test("rerank returns [document, score] pairs, best first; return_scores false returns documents", async () => {

@@ -178,6 +178,18 @@ describe("refused requests", () => {
     assert.match(refusal(() => selectorFor("generation", { model: "openai:gpt-4o", unsafe_mode: true })), /not supported/);
   });
 
+  test("unsafe_mode without a model is refused, as in the original", () => {
+    assert.match(refusal(() => selectorFor("generation", { unsafe_mode: true })), /unsafe_mode=TRUE requires a model parameter/);
+    assert.equal(selectorFor("generation", { unsafe_mode: true, model: "gemma-3n-2b" }), "generation:name:gemma-3n-2b");
+  });
+
+  test("the original's sizes select a model each; mini is SteadyText's CI model", () => {
+    for (const size of ["mini", "small", "medium", "large"] as const) {
+      assert.equal(selectorFor("generation", { size }), `generation:size:${size}`);
+    }
+    assert.equal(resolveModel({ ...s, testModels: false }, "generation", { size: "mini" }).name, "gemma-3-270m-it-qat-Q4_0.gguf");
+  });
+
   test("an unknown name, or a name of another role, lists the known models", () => {
     const message = refusal(() => resolveModel(s, "generation", { model: "no-such-model" }));
     assert.match(message, /Unknown generation model 'no-such-model'/);

@@ -243,9 +243,9 @@ describe("generate params", () => {
     assert.equal(parseParams(generateParams, { prompt: "p", eos_string: "e".repeat(256) }).eos_string.length, 256);
   });
 
-  test("size must be small or large", () => {
-    assert.equal(parseParams(generateParams, { prompt: "p", size: "large" }).size, "large");
-    assert.match(paramsError(generateParams, { prompt: "p", size: "medium" }), /size must be 'small' or 'large'/);
+  test("size is one of the original's mini, small, medium, large", () => {
+    for (const size of ["mini", "small", "medium", "large"] as const) assert.equal(parseParams(generateParams, { prompt: "p", size }).size, size);
+    assert.match(paramsError(generateParams, { prompt: "p", size: "huge" }), /size must be one of: mini, small, medium, large/);
   });
 });
 

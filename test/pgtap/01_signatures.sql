@@ -1,7 +1,7 @@
 -- Every function of the pg_steadytext API exists with the original's
 -- signature and return type, and has its st_* alias.
 BEGIN;
-SELECT plan(90);
+SELECT plan(141);
 
 SELECT has_extension('pg_steadytext');
 SELECT has_extension('vector');
@@ -35,11 +35,48 @@ INSERT INTO api VALUES
   ('steadytext_cache_evict_by_frecency', '{integer,double precision,integer,integer,integer}', 'setof record'),
   ('steadytext_cache_preview_eviction', '{integer}', 'setof record'),
   ('steadytext_cache_analyze_usage', '{}', 'setof record'),
-  ('steadytext_cache_scheduled_eviction', '{}', 'void');
+  ('steadytext_cache_scheduled_eviction', '{}', 'void'),
+  ('steadytext_summarize_text', '{text,jsonb,text,boolean}', 'text'),
+  ('steadytext_extract_facts', '{text,integer}', 'jsonb'),
+  ('steadytext_deduplicate_facts', '{jsonb,"double precision"}', 'jsonb'),
+  ('steadytext_summarize_accumulate', '{jsonb,text,jsonb}', 'jsonb'),
+  ('steadytext_summarize_combine', '{jsonb,jsonb}', 'jsonb'),
+  ('steadytext_summarize_combine_states', '{jsonb,jsonb}', 'jsonb'),
+  ('steadytext_summarize_finalize', '{jsonb}', 'text'),
+  ('steadytext_prompt_create', '{text,text,text,jsonb}', 'uuid'),
+  ('steadytext_prompt_update', '{text,text,jsonb}', 'uuid'),
+  ('steadytext_prompt_get', '{text,integer}', 'setof record'),
+  ('steadytext_prompt_render', '{text,jsonb,integer,boolean}', 'text'),
+  ('steadytext_prompt_list', '{}', 'setof record'),
+  ('steadytext_prompt_versions', '{text}', 'setof record'),
+  ('steadytext_prompt_delete', '{text}', 'boolean');
 
 SELECT has_function(name, args) FROM api ORDER BY name;
 SELECT function_returns(name, args, returns) FROM api ORDER BY name;
-SELECT has_function('st_' || substr(name, 12), args, format('alias st_%s exists', substr(name, 12))) FROM api ORDER BY name;
+-- The original's st_generate_json/_regex/_choice have no model argument.
+SELECT has_function('st_' || substr(name, 12),
+                    CASE WHEN name IN ('steadytext_generate_json', 'steadytext_generate_regex', 'steadytext_generate_choice') THEN args[1:6] ELSE args END,
+                    format('alias st_%s exists', substr(name, 12)))
+FROM api ORDER BY name;
+
+-- Aliases whose signature in the original differs from the steadytext_* one.
+SELECT is(pg_get_function_arguments('st_generate_json(text,jsonb,integer,boolean,integer,boolean)'::regprocedure),
+  'prompt text, schema jsonb, max_tokens integer DEFAULT NULL::integer, use_cache boolean DEFAULT true, seed integer DEFAULT 42, unsafe_mode boolean DEFAULT false',
+  'st_generate_json has the original''s signature (no model)');
+SELECT is(pg_get_function_arguments('st_rerank_top_k(text,text[],integer,text,boolean,integer)'::regprocedure),
+  'query text, documents text[], k integer DEFAULT 5, task text DEFAULT ''Given a web search query, retrieve relevant passages that answer the query''::text, return_scores boolean DEFAULT true, seed integer DEFAULT 42',
+  'st_rerank_top_k takes k, default 5');
+SELECT is(pg_get_function_arguments('st_config_get(text)'::regprocedure), 'key text', 'st_config_get(key), as the original''s alias');
+SELECT is(pg_get_function_arguments('st_config_set(text,text)'::regprocedure), 'key text, value text', 'st_config_set(key, value), as the original''s alias');
+
+-- The original's index names and rate limit table.
+SELECT has_index('steadytext_cache', 'idx_steadytext_cache_key', 'cache_key', 'index idx_steadytext_cache_key');
+SELECT has_index('steadytext_cache', 'idx_steadytext_cache_last_accessed', 'last_accessed', 'index idx_steadytext_cache_last_accessed');
+SELECT has_index('steadytext_cache', 'idx_steadytext_cache_access_count', 'access_count', 'index idx_steadytext_cache_access_count');
+SELECT columns_are('steadytext_rate_limits', ARRAY['user_id', 'requests_per_minute', 'requests_per_hour', 'requests_per_day',
+  'current_minute_count', 'current_hour_count', 'current_day_count', 'last_reset', 'last_reset_minute', 'last_reset_hour',
+  'last_reset_day', 'created_at'], 'steadytext_rate_limits has the original''s columns');
+SELECT col_is_pk('steadytext_rate_limits', 'user_id', 'one row of limits per user');
 
 SELECT has_view('steadytext_cache_with_frecency');
 SELECT has_table('steadytext_cache');

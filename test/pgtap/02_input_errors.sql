@@ -1,7 +1,7 @@
 -- Bad input is an error with SQLSTATE P0001 and a clear message, whether or
 -- not the daemon could answer: NULL, empty, negative, out of range, hostile.
 BEGIN;
-SELECT plan(46);
+SELECT plan(49);
 
 -- generation
 SELECT throws_ok($$SELECT steadytext_generate(NULL)$$, 'P0001', 'Prompt cannot be null');
@@ -13,11 +13,14 @@ SELECT throws_ok($$SELECT steadytext_generate('hi', -5)$$, 'P0001', 'max_tokens 
 SELECT throws_ok($$SELECT steadytext_generate('hi', 4097)$$, 'P0001', 'max_tokens cannot exceed 4096');
 SELECT throws_ok($$SELECT steadytext_generate('hi', 2147483647)$$, 'P0001', 'max_tokens cannot exceed 4096');
 SELECT throws_ok($$SELECT steadytext_generate('hi', eos_string := '')$$, 'P0001', 'eos_string cannot be empty');
-SELECT throws_ok($$SELECT steadytext_generate('hi', size := 'huge')$$, 'P0001', 'size must be ''small'' or ''large''');
+SELECT throws_ok($$SELECT steadytext_generate('hi', size := 'huge')$$, 'P0001', 'Invalid size ''huge''. Valid options are: mini, small, medium, large');
+SELECT lives_ok($$SELECT steadytext_generate('hi', 4, size := s) FROM unnest(ARRAY['mini', 'small', 'medium', 'large']) AS s$$, 'the original''s four sizes are accepted');
+SELECT throws_ok($$SELECT steadytext_generate('hi', unsafe_mode := true)$$, 'P0001', 'unsafe_mode=TRUE requires a model parameter');
+SELECT throws_ok($$SELECT steadytext_embed('hi', unsafe_mode := true)$$, 'P0001', 'unsafe_mode=TRUE requires a model parameter');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'openai:gpt-4o')$$, 'P0001', 'Remote models (containing '':'' ) require unsafe_mode=TRUE');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'openai:gpt-4o', unsafe_mode := true)$$, 'P0001', 'Remote models are not supported: this daemon runs local GGUF models only');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model_repo := 'a/b')$$, 'P0001', 'model_repo and model_filename must be given together');
-SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'no-such-model')$$, 'P0001', 'Unknown generation model ''no-such-model''; known models: gemma-3n-2b, gemma-3n-4b');
+SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'no-such-model')$$, 'P0001', 'Unknown generation model ''no-such-model''; known models: gemma-mini-270m, gemma-3n-2b, gemma-3n-4b');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model_repo := 'a/b', model_filename := '../../etc/passwd')$$, 'P0001', 'model_filename ''../../etc/passwd'' must be a plain .gguf file name');
 SELECT throws_like($$SELECT steadytext_generate(repeat('many words ', 3000), 10)$$, 'Prompt is too long: % tokens plus max_tokens 10 exceed the context window of % tokens');
 SELECT throws_ok($$SELECT steadytext_generate_stream('')$$, 'P0001', 'Prompt cannot be empty');

@@ -1,7 +1,7 @@
 -- Configuration: defaults, validated changes, an audit row for each, and
 -- daemon host/port that take effect.
 BEGIN;
-SELECT plan(19);
+SELECT plan(25);
 
 SELECT is(steadytext_config_get('default_max_tokens'), '512', 'default max tokens');
 SELECT is(steadytext_config_get('daemon_port'), '5557', 'default daemon port');
@@ -19,7 +19,15 @@ SELECT throws_ok($$SELECT steadytext_config_set('daemon_port', '65536')$$, 'P000
 SELECT throws_ok($$SELECT steadytext_config_set('daemon_port', 'abc')$$, 'P0001', 'Invalid port format');
 SELECT throws_ok($$SELECT steadytext_config_set('default_max_tokens', '5000')$$, 'P0001', 'default_max_tokens must be between 1 and 4096');
 SELECT throws_ok($$SELECT steadytext_config_set('cache_eviction_enabled', 'maybe')$$, 'P0001', 'Invalid boolean for cache_eviction_enabled: maybe');
-SELECT throws_ok($$SELECT steadytext_config_set('model_path', '/etc/passwd')$$, 'P0001', 'Unknown configuration key: model_path');
+SELECT throws_ok($$SELECT steadytext_config_set('model_path', '/etc/passwd')$$, 'P0001', 'Invalid file path');
+SELECT throws_ok($$SELECT steadytext_config_set('daemon_command', 'st; rm -rf /')$$, 'P0001', 'Invalid command format');
+SELECT throws_ok($$SELECT steadytext_config_set('embed_table_name', 'x; DROP TABLE y')$$, 'P0001', 'Invalid table name');
+
+-- users keep their own settings next to ours
+SELECT lives_ok($$SELECT steadytext_config_set('my_app.Feature Flag', 'on; whatever')$$, 'any other key may be set');
+SELECT is(steadytext_config_get('my_app.Feature Flag'), 'on; whatever', 'and reads back exactly as given');
+SELECT is(steadytext_config_get(config_key := 'default_seed'), '42', 'steadytext_config_get takes config_key, as the original');
+SELECT lives_ok($$SELECT steadytext_config_set(config_key := 'my_key', config_value := 'v')$$, 'steadytext_config_set takes config_key and config_value');
 SELECT lives_ok($$SELECT steadytext_config_set(NULL, 'x')$$, 'STRICT: a NULL key is ignored, not an error');
 
 -- host and port become this database's connection settings

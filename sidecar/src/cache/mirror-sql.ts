@@ -110,6 +110,45 @@ export function applyHitCountsSql(schema: string, touches: ReadonlyArray<readonl
   );
 }
 
+/**
+ * Admit one request of `user` that needs a model, against its row in
+ * steadytext_rate_limits: windows of a minute, an hour and a day, each
+ * restarting when it has run out; an admitted request counts in all three,
+ * a refused one in none. No row (no limits for that user): no result row.
+ */
+export function admitRequestSql(schema: string, user: string): SqlStatement {
+  const window = (count: string, since: string, span: string) =>
+    `CASE WHEN ${since} IS NULL OR ${since} <= now() - interval '${span}' THEN 0 ELSE coalesce(${count}, 0) END`;
+  const restart = (since: string, span: string) =>
+    `CASE WHEN t.${since} IS NULL OR t.${since} <= now() - interval '${span}' THEN now() ELSE t.${since} END`;
+  return {
+    text: `WITH current AS (
+             SELECT user_id,
+                    ${window("current_minute_count", "last_reset_minute", "1 minute")} AS m,
+                    ${window("current_hour_count", "last_reset_hour", "1 hour")} AS h,
+                    ${window("current_day_count", "last_reset_day", "1 day")} AS d,
+                    requests_per_minute, requests_per_hour, requests_per_day
+             FROM ${schema}.steadytext_rate_limits WHERE user_id = $1 FOR UPDATE
+           ), decided AS (
+             SELECT *, (requests_per_minute IS NULL OR m < requests_per_minute)
+                   AND (requests_per_hour IS NULL OR h < requests_per_hour)
+                   AND (requests_per_day IS NULL OR d < requests_per_day) AS allowed
+             FROM current
+           )
+           UPDATE ${schema}.steadytext_rate_limits t
+           SET current_minute_count = c.m + c.allowed::int,
+               current_hour_count = c.h + c.allowed::int,
+               current_day_count = c.d + c.allowed::int,
+               last_reset_minute = ${restart("last_reset_minute", "1 minute")},
+               last_reset_hour = ${restart("last_reset_hour", "1 hour")},
+               last_reset_day = ${restart("last_reset_day", "1 day")},
+               last_reset = now()
+           FROM decided c WHERE t.user_id = c.user_id
+           RETURNING c.allowed, c.m, c.h, c.d, c.requests_per_minute, c.requests_per_hour, c.requests_per_day`,
+    values: [user],
+  };
+}
+
 /** The daemon's row in steadytext_daemon_health, inserted or refreshed. */
 export function heartbeatSql(schema: string, h: Heartbeat, now: number = Date.now()): SqlStatement {
   return {

@@ -9,6 +9,7 @@ import pg from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
 import type { CacheKind } from "./key.js";
 import {
+  admitRequestSql,
   applyHitCountsSql,
   EXTENSION_SCHEMAS_SQL,
   heartbeatSql,
@@ -41,6 +42,16 @@ export interface Heartbeat {
   startedAt: Date;
   models: string[];
   totalRequests: number;
+}
+
+interface AdmitRow {
+  allowed: boolean;
+  m: number;
+  h: number;
+  d: number;
+  requests_per_minute: number | null;
+  requests_per_hour: number | null;
+  requests_per_day: number | null;
 }
 
 interface Pending {
@@ -229,6 +240,43 @@ export class PgMirror {
       client?.release();
     }
     if (!this.closed && queue.entries.size > 0 && queue.failures === 0) void this.flush(queue);
+  }
+
+  /**
+   * Apply a user's steadytext_rate_limits to a request that needs a model:
+   * the reason it is refused, or undefined when it may go ahead (also when
+   * the user has no limits, or the database cannot be asked: limits never
+   * make the daemon unavailable).
+   */
+  async admit(database: string | undefined, user: string): Promise<string | undefined> {
+    const queue = this.queue(database);
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await queue.pool.connect();
+      const schemas = await this.schemasOf(queue, client);
+      if (!schemas) return undefined;
+      await client.query("BEGIN");
+      // An administrator editing the row in an open transaction must not hold requests for long.
+      await client.query("SET LOCAL lock_timeout = '2s'");
+      const result = await client.query<AdmitRow>(admitRequestSql(schemas.ours, user));
+      await client.query("COMMIT");
+      const row = result.rows[0];
+      if (!row || row.allowed) return undefined;
+      const over: Array<[number, number | null, string]> = [
+        [row.m, row.requests_per_minute, "minute"],
+        [row.h, row.requests_per_hour, "hour"],
+        [row.d, row.requests_per_day, "day"],
+      ];
+      const [, limit, per] = over.find(([count, max]) => max !== null && count >= max) ?? over[0]!;
+      return `Rate limit exceeded for user "${user}": ${limit} requests per ${per}`;
+    } catch (error) {
+      await client?.query("ROLLBACK").catch(() => undefined);
+      queue.schemas = undefined;
+      logger().warn({ database, user, error: error instanceof Error ? error.message : String(error) }, "rate limits could not be checked; the request goes ahead");
+      return undefined;
+    } finally {
+      client?.release();
+    }
   }
 
   /** Write the heartbeat row now (the daemon calls this once it is listening; a timer does the rest). */

@@ -31,7 +31,8 @@ async function openBackend(flags: BackendFlags): Promise<Backend> {
       return {
         generate: (p) => client.request<string>("generate", p),
         stream: (p) => client.stream(p),
-        embed: (p) => client.request("embed", p),
+        // The protocol's embed averages a list (SteadyText's behaviour); one vector per text is embed_batch.
+        embed: (p) => client.request(Array.isArray(p.text_input) ? "embed_batch" : "embed", p),
         rerank: (p) => client.request("rerank", p),
         close: () => client.close(),
       };

@@ -4,6 +4,7 @@ import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/codec.js";
+import { GENERATION_SIZES, type GenerationSize } from "../protocol/messages.js";
 
 export const DEFAULT_DAEMON_HOST = "127.0.0.1";
 export const DEFAULT_DAEMON_PORT = 5557;
@@ -49,7 +50,7 @@ const environmentSchema = z.object({
   STEADYTEXT_EMBEDDING_MODEL_FILENAME: text,
   STEADYTEXT_RERANKING_MODEL_REPO: text,
   STEADYTEXT_RERANKING_MODEL_FILENAME: text,
-  STEADYTEXT_GENERATION_SIZE: z.enum(["small", "large"]).optional(),
+  STEADYTEXT_GENERATION_SIZE: z.enum(GENERATION_SIZES).optional(),
   STEADYTEXT_EMBEDDING_MODE: z.enum(["query", "passage"]).optional(),
   STEADYTEXT_HF_ENDPOINT: z.url().optional(),
   STEADYTEXT_THREADS: positiveInt,
@@ -105,7 +106,7 @@ export interface Settings {
   testModels: boolean;
   modelPaths: Partial<Record<ModelRole, string>>;
   modelOverrides: Partial<Record<ModelRole, { repo: string; filename: string }>>;
-  generationSize: "small" | "large";
+  generationSize: GenerationSize;
   embeddingMode: "query" | "passage";
   hfEndpoint: string;
   /** STEADYTEXT_GPU: the compute backend asked for. */

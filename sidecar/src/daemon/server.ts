@@ -5,7 +5,7 @@
 
 import { Router } from "zeromq";
 import type { Settings } from "../config/settings.js";
-import type { Engine } from "../engine/engine.js";
+import type { Engine, RequestContext } from "../engine/engine.js";
 import {
   cacheTouchParams,
   cancelParams,
@@ -24,6 +24,8 @@ import {
   unavailable,
   splitRouterFrames,
   STREAM_END_MARKER,
+  templateAnalyzeParams,
+  templateRenderParams,
   type Envelope,
   type Method,
   type Reply,
@@ -33,9 +35,18 @@ import {
 import { logger } from "../util/logger.js";
 import { WordChunker } from "../inference/word-chunker.js";
 import { StreamSession } from "./stream-session.js";
+import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
 
 export const DAEMON_VERSION = "2026.11.26";
+
+/** The L2-normalised mean of unit vectors (a zero mean stays zero). */
+export function normalisedMean(vectors: readonly number[][]): number[] {
+  const mean = new Array<number>(vectors[0]?.length ?? 0).fill(0);
+  for (const vector of vectors) vector.forEach((x, i) => (mean[i]! += x / vectors.length));
+  const norm = Math.hypot(...mean);
+  return norm > 0 ? mean.map((x) => x / norm) : mean;
+}
 
 /** Frames larger than this make libzmq drop the connection; below it, oversize requests get an error reply. */
 const HARD_MESSAGE_LIMIT_FACTOR = 4;
@@ -46,7 +57,7 @@ const SHUTDOWN_GRACE_MS = 5000;
  * linger or not; without this, about one "shutdown" reply in eight was lost.
  */
 const REPLY_FLUSH_MS = 250;
-const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "rerank", "queue_wait"]);
+const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "embed_batch", "rerank", "queue_wait"]);
 
 export interface ServerHooks {
   /** Called when a client asks the daemon to shut down. */
@@ -137,10 +148,10 @@ export class DaemonServer {
     const controller = new AbortController();
     const cancellable = WORK_METHODS.has(method);
     if (cancellable) this.inFlight.set(flightKey, controller);
-    const ctx = { signal: controller.signal, database: request.origin?.database };
+    const ctx = { signal: controller.signal, database: request.origin?.database, user: request.origin?.user ?? undefined };
     try {
       if (method === "generate_iter") {
-        await this.stream(envelope, peer, request, controller, ctx.database);
+        await this.stream(envelope, peer, request, controller, ctx);
         return;
       }
       const result = await this.call(method as Method, request, peer, ctx);
@@ -161,7 +172,7 @@ export class DaemonServer {
     return new ProtocolError("internal", error instanceof Error ? error.message : String(error)).toWire();
   }
 
-  private async call(method: Method, request: RequestEnvelope, peer: string, ctx: { signal: AbortSignal; database?: string | undefined }): Promise<unknown> {
+  private async call(method: Method, request: RequestEnvelope, peer: string, ctx: RequestContext & { signal: AbortSignal }): Promise<unknown> {
     const params = request.params;
     switch (method) {
       case "ping":
@@ -171,8 +182,18 @@ export class DaemonServer {
         return this.status();
       case "generate":
         return this.engine.generate(parseParams(generateParams, params), ctx);
-      case "embed":
-        return this.engine.embed(parseParams(embedParams, params), ctx);
+      case "embed": {
+        // A list gives one vector, the L2-normalised mean of the texts' embeddings, as SteadyText's daemon does.
+        const p = parseParams(embedParams, params);
+        const result = await this.engine.embed(p, ctx);
+        return typeof p.text_input === "string" ? result : normalisedMean(result as number[][]);
+      }
+      case "embed_batch": {
+        // Ours: one vector per text, in order (steadytext_embed_batch).
+        const p = parseParams(embedParams, params);
+        const result = await this.engine.embed(p, ctx);
+        return typeof p.text_input === "string" ? [result] : result;
+      }
       case "rerank": {
         const p = parseParams(rerankParams, params);
         const ranked = await this.engine.rerank(p, ctx);
@@ -183,6 +204,12 @@ export class DaemonServer {
         const target = this.inFlight.get(`${peer}:${String(request_id)}`);
         target?.abort(new ProtocolError("cancelled", "cancelled by the client"));
         return target !== undefined;
+      }
+      case "template_analyze":
+        return analyzeTemplate(parseParams(templateAnalyzeParams, params).template);
+      case "template_render": {
+        const p = parseParams(templateRenderParams, params);
+        return renderTemplate(p.template, p.variables, p.strict);
       }
       case "cache_touch":
         this.engine.touch(ctx.database, parseParams(cacheTouchParams, params).keys);
@@ -199,7 +226,7 @@ export class DaemonServer {
     }
   }
 
-  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, controller: AbortController, database: string | undefined): Promise<void> {
+  private async stream(envelope: Envelope, peer: string, request: RequestEnvelope, controller: AbortController, ctx: RequestContext): Promise<void> {
     const params = parseParams(generateParams, request.params);
     const session = new StreamSession(
       (token) => this.reply(envelope, { id: request.id, result: { token }, error: null }),
@@ -210,7 +237,7 @@ export class DaemonServer {
     session.onAbandon = (reason) => controller.abort(new ProtocolError("cancelled", reason));
     const chunker = new WordChunker((chunk) => session.push(chunk));
     try {
-      await this.engine.generate(params, { signal: controller.signal, database }, (text) => chunker.push(text));
+      await this.engine.generate(params, { ...ctx, signal: controller.signal }, (text) => chunker.push(text));
       chunker.end();
       await session.finish(STREAM_END_MARKER);
     } catch (error) {

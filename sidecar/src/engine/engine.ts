@@ -15,7 +15,7 @@ import { scoreDocuments } from "../inference/rerank.js";
 import type { Runtime } from "../inference/runtime.js";
 import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
-import { invalidParams, unavailable } from "../protocol/errors.js";
+import { invalidParams, ProtocolError, unavailable } from "../protocol/errors.js";
 import type { EmbedParams, GenerateParams, RerankParams } from "../protocol/messages.js";
 import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "./cached-values.js";
 
@@ -23,6 +23,8 @@ export interface RequestContext {
   signal?: AbortSignal | undefined;
   /** The database a SQL request came from; results are mirrored there. */
   database?: string | undefined;
+  /** The session user of a SQL request: its steadytext_rate_limits apply to work that needs a model. */
+  user?: string | undefined;
 }
 
 export interface EngineOptions {
@@ -110,6 +112,13 @@ export class Engine {
     if (ctx.database !== undefined || sync) await this.mirrorWrite(entry, ctx, sync);
   }
 
+  /** Rate limits apply only to work that reaches a model: cache hits (in SQL or here) are never limited. */
+  private async admit(ctx: RequestContext): Promise<void> {
+    if (ctx.user === undefined || !this.mirror) return;
+    const refusal = await this.mirror.admit(ctx.database, ctx.user);
+    if (refusal !== undefined) throw new ProtocolError("rate_limited", refusal);
+  }
+
   async generate(params: GenerateParams, ctx: RequestContext = {}, onText?: (chunk: string) => void): Promise<string> {
     if (params.return_logprobs) throw invalidParams("return_logprobs is not supported");
     const resolved = resolveModel(this.settings, "generation", params);
@@ -134,6 +143,7 @@ export class Engine {
       return text;
     }
 
+    await this.admit(ctx);
     const loaded = await this.host.get(resolved);
     const compiled = await compileConstraint((await this.host.runtime()).llama, constraint);
     const started = performance.now();
@@ -209,6 +219,7 @@ export class Engine {
       );
     }
     if (missing.length > 0) {
+      await this.admit(ctx);
       const loaded = await this.host.get(resolved);
       const started = performance.now();
       const vectors = await embedTexts(loaded, missing.map((i) => texts[i]!), mode, ctx.signal);
@@ -235,6 +246,7 @@ export class Engine {
     });
     const missing = params.documents.map((_, i) => i).filter((i) => scores[i] === undefined);
     if (missing.length > 0) {
+      await this.admit(ctx);
       const loaded = await this.host.get(resolved);
       const started = performance.now();
       const computed = await scoreDocuments(loaded, params.query, missing.map((i) => params.documents[i]!), params.task, ctx.signal);

@@ -1,6 +1,7 @@
 // The models SteadyText knows by name, and which ones are the defaults.
 
 import type { ModelRole } from "../config/settings.js";
+import type { GenerationSize } from "../protocol/messages.js";
 
 export interface RegistryEntry {
   role: ModelRole;
@@ -9,6 +10,7 @@ export interface RegistryEntry {
 }
 
 export const MODEL_REGISTRY: Readonly<Record<string, RegistryEntry>> = {
+  "gemma-mini-270m": { role: "generation", repo: "ggml-org/gemma-3-270m-it-qat-GGUF", filename: "gemma-3-270m-it-qat-Q4_0.gguf" },
   "gemma-3n-2b": { role: "generation", repo: "ggml-org/gemma-3n-E2B-it-GGUF", filename: "gemma-3n-E2B-it-Q8_0.gguf" },
   "gemma-3n-4b": { role: "generation", repo: "ggml-org/gemma-3n-E4B-it-GGUF", filename: "gemma-3n-E4B-it-Q8_0.gguf" },
   "qwen3-embedding": {
@@ -23,8 +25,11 @@ export const MODEL_REGISTRY: Readonly<Record<string, RegistryEntry>> = {
   },
 };
 
-export const SIZE_TO_MODEL: Readonly<Record<"small" | "large", string>> = {
+/** As in SteadyText: mini is its CI model; medium (which it never mapped) is the larger Gemma. */
+export const SIZE_TO_MODEL: Readonly<Record<GenerationSize, string>> = {
+  mini: "gemma-mini-270m",
   small: "gemma-3n-2b",
+  medium: "gemma-3n-4b",
   large: "gemma-3n-4b",
 };
 

@@ -7,6 +7,7 @@
 import { basename, join } from "node:path";
 import type { ModelRole, Settings } from "../config/settings.js";
 import { invalidParams } from "../protocol/errors.js";
+import type { GenerationSize } from "../protocol/messages.js";
 import { testModelPath } from "./test-models/index.js";
 import { DEFAULT_MODEL, MODEL_REGISTRY, SIZE_TO_MODEL, type RegistryEntry } from "./registry.js";
 
@@ -14,7 +15,7 @@ export interface ModelRequest {
   model?: string | null | undefined;
   model_repo?: string | null | undefined;
   model_filename?: string | null | undefined;
-  size?: "small" | "large" | null | undefined;
+  size?: GenerationSize | null | undefined;
   unsafe_mode?: boolean | null | undefined;
 }
 
@@ -47,6 +48,9 @@ export function selectorFor(role: ModelRole, request: ModelRequest): string {
   const filename = blankToNull(request.model_filename);
   if ((repo === null) !== (filename === null)) {
     throw invalidParams("model_repo and model_filename must be given together");
+  }
+  if (request.unsafe_mode && model === null && repo === null) {
+    throw invalidParams("unsafe_mode=TRUE requires a model parameter");
   }
   if (model?.includes(":")) {
     throw invalidParams(
@@ -105,7 +109,7 @@ export function resolveModel(settings: Settings, role: ModelRole, request: Model
       return fromHub(role, selector, settings, entry.repo, entry.filename);
     }
     case "size": {
-      const entry = registryEntry(role, SIZE_TO_MODEL[value as "small" | "large"]);
+      const entry = registryEntry(role, SIZE_TO_MODEL[value as GenerationSize]);
       return fromHub(role, selector, settings, entry.repo, entry.filename);
     }
     default: {

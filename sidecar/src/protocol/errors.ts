@@ -7,6 +7,7 @@ export const ERROR_CODES = [
   "invalid_params",
   "unavailable",
   "cancelled",
+  "rate_limited",
   "internal",
 ] as const;
 

@@ -11,6 +11,9 @@ export const DEFAULT_RERANK_TASK = "Given a web search query, retrieve relevant 
 export const STREAM_END_MARKER = "##STREAM_END##";
 export const STREAM_ACK = "ACK";
 export const EMBEDDING_DIMENSION = 1024;
+/** The original's generation sizes (SQL checks the same list). */
+export const GENERATION_SIZES = ["mini", "small", "medium", "large"] as const;
+export type GenerationSize = (typeof GENERATION_SIZES)[number];
 
 const nonEmptyText = (what: string) =>
   z.string({ error: `${what} must be a string` }).refine((s) => s.trim().length > 0, `${what} cannot be empty`);
@@ -52,7 +55,7 @@ export const generateParams = z.object({
   model: optionalName,
   model_repo: optionalName,
   model_filename: optionalName,
-  size: z.enum(["small", "large"], { error: "size must be 'small' or 'large'" }).nullish(),
+  size: z.enum(GENERATION_SIZES, { error: `size must be one of: ${GENERATION_SIZES.join(", ")}` }).nullish(),
   unsafe_mode: z.boolean().nullish(),
   return_logprobs: z.boolean().nullish(),
   schema: z.union([z.record(z.string(), z.unknown()), z.string()]).nullish(),
@@ -110,16 +113,35 @@ export const queueWaitParams = z.object({
     .max(MAX_QUEUE_WAIT_MS, `timeout_ms cannot exceed ${MAX_QUEUE_WAIT_MS}`),
 });
 
+/** Prompt templates (Jinja2): parse one, or render one with variables. No model is involved. */
+export const templateAnalyzeParams = z.object({ template: z.string({ error: "template must be a string" }) });
+export const templateRenderParams = z.object({
+  template: z.string({ error: "template must be a string" }),
+  variables: z
+    .record(z.string(), z.unknown(), { error: "variables must be a JSON object" })
+    .nullish()
+    .transform((v) => v ?? {}),
+  strict: z.boolean().nullish().transform((v) => v ?? true),
+});
+export type TemplateErrorKind = "syntax" | "missing" | "render";
+/** The result of template_analyze ({variables}) and template_render ({text}); a template's own errors are results, not protocol errors. */
+export type TemplateOutcome<T> =
+  | ({ ok: true } & T)
+  | { ok: false; kind: TemplateErrorKind; message: string; missing?: string[] };
+
 export const METHODS = [
   "ping",
   "status",
   "generate",
   "generate_iter",
   "embed",
+  "embed_batch",
   "rerank",
   "cancel",
   "cache_touch",
   "queue_wait",
+  "template_analyze",
+  "template_render",
   "shutdown",
 ] as const;
 export type Method = (typeof METHODS)[number];
@@ -132,7 +154,8 @@ export const requestEnvelope = z.object({
   }),
   method: z.string({ error: "method must be a string" }).max(64),
   params: z.record(z.string(), z.unknown(), { error: "params must be an object" }).nullish(),
-  origin: z.object({ database: identifier }).nullish(),
+  /** Ours: the database a SQL request came from, and its session user (whose steadytext_rate_limits apply). */
+  origin: z.object({ database: identifier, user: identifier.nullish() }).nullish(),
 });
 export type RequestEnvelope = z.output<typeof requestEnvelope>;
 export type RequestId = RequestEnvelope["id"];
