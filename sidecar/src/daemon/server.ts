@@ -68,6 +68,8 @@ export class DaemonServer {
   private readonly router: Router;
   private readonly inFlight = new Map<string, AbortController>();
   private readonly streams = new Map<string, StreamSession>();
+  /** Requests in flight per client identity. */
+  private readonly peerLoad = new Map<string, number>();
   private sending: Promise<void> = Promise.resolve();
   private lastReplyAt = 0;
   private requests = 0;
@@ -123,10 +125,15 @@ export class DaemonServer {
       stream?.acknowledge();
       return;
     }
-    // A client that sends anything but ACK has left its stream: end it, as SteadyText's daemon does.
-    stream?.abandon("the client sent a new request instead of ACK");
 
     const parsed = parseRequest(envelope.payload, this.settings.maxRequestBytes);
+    // A client whose only work is its stream and that sends a new request
+    // instead of ACK has left the stream (SteadyText's REQ client does this):
+    // end it. A client with other requests in flight multiplexes (a DEALER),
+    // and a cancel names its own target: neither leaves the stream.
+    if (stream && (!parsed.ok || parsed.request.method !== "cancel") && (this.peerLoad.get(peer) ?? 0) <= 1) {
+      stream.abandon("the client sent a new request instead of ACK");
+    }
     if (!parsed.ok) {
       this.reply(envelope, { id: parsed.id, result: null, error: parsed.error.toWire() });
       return;
@@ -147,7 +154,10 @@ export class DaemonServer {
     const flightKey = `${peer}:${String(request.id)}`;
     const controller = new AbortController();
     const cancellable = WORK_METHODS.has(method);
-    if (cancellable) this.inFlight.set(flightKey, controller);
+    if (cancellable) {
+      this.inFlight.set(flightKey, controller);
+      this.peerLoad.set(peer, (this.peerLoad.get(peer) ?? 0) + 1);
+    }
     const ctx = { signal: controller.signal, database: request.origin?.database, user: request.origin?.user ?? undefined };
     try {
       if (method === "generate_iter") {
@@ -160,7 +170,12 @@ export class DaemonServer {
     } catch (error) {
       this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, controller.signal) });
     } finally {
-      if (cancellable) this.inFlight.delete(flightKey);
+      if (cancellable) {
+        this.inFlight.delete(flightKey);
+        const load = (this.peerLoad.get(peer) ?? 1) - 1;
+        if (load > 0) this.peerLoad.set(peer, load);
+        else this.peerLoad.delete(peer);
+      }
       if (controller.signal.aborted) this.cancelled++;
     }
   }
@@ -235,6 +250,8 @@ export class DaemonServer {
     this.streams.get(peer)?.abandon("a new stream started");
     this.streams.set(peer, session);
     session.onAbandon = (reason) => controller.abort(new ProtocolError("cancelled", reason));
+    // A cancel (or shutdown) ends the stream too, even when its text is all computed and only waits for ACKs.
+    controller.signal.addEventListener("abort", () => session.abandon("the request was cancelled"), { once: true });
     const chunker = new WordChunker((chunk) => session.push(chunk));
     try {
       await this.engine.generate(params, { ...ctx, signal: controller.signal }, (text) => chunker.push(text));

@@ -29,8 +29,9 @@ export class StreamSession {
     this.pump();
   }
 
-  /** Send the end marker once every chunk has been acknowledged. */
+  /** Send the end marker once every chunk has been acknowledged (at once when abandoned: nobody waits for it). */
   finish(marker: string): Promise<void> {
+    if (this.abandoned) return Promise.resolve();
     return new Promise((resolve) => {
       this.ending = { marker, resolve };
       this.pump();

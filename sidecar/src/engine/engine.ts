@@ -137,6 +137,8 @@ export class Engine {
     const known = await this.identity(resolved, ctx.database);
     const cached = this.lookup("generation", known && keyFor(known.sha256), params.use_cache);
     if (cached && known) {
+      // A hit is quick, but a caller that already gave up gets no answer (a stream must not outlive its client).
+      ctx.signal?.throwIfAborted();
       const text = decodeText(cached);
       onText?.(text);
       await this.backfill(this.generationEntry(keyFor(known.sha256), params, constraint, known, text, 0), ctx, sync);
@@ -212,6 +214,7 @@ export class Engine {
       generationTimeMs: ms,
     });
 
+    ctx.signal?.throwIfAborted();
     const missing = texts.map((_, i) => i).filter((i) => results[i] === undefined);
     if (known) {
       await Promise.all(
@@ -244,6 +247,25 @@ export class Engine {
       const hit = this.lookup("reranking", known && rerankKey(known.sha256, params.query, document, params.task, params.seed), params.use_cache);
       return hit && decodeScore(hit);
     });
+    ctx.signal?.throwIfAborted();
+    const entryFor = (model: Identity, document: string, score: number, ms: number): MirrorEntry => ({
+      key: rerankKey(model.sha256, params.query, document, params.task, params.seed),
+      kind: "rerank",
+      prompt: params.query,
+      response: document,
+      score,
+      modelName: model.name,
+      modelSha256: model.sha256,
+      seed: params.seed,
+      params: { task: params.task },
+      generationTimeMs: ms,
+    });
+    // Hits are mirrored too, as generate and embed do: the SQL table may lack them.
+    if (known) {
+      await Promise.all(
+        params.documents.map((document, i) => (scores[i] !== undefined ? this.backfill(entryFor(known, document, scores[i], 0), ctx, false) : undefined)),
+      );
+    }
     const missing = params.documents.map((_, i) => i).filter((i) => scores[i] === undefined);
     if (missing.length > 0) {
       await this.admit(ctx);
@@ -256,20 +278,8 @@ export class Engine {
           const score = computed[j]!;
           scores[index] = score;
           if (!params.use_cache) return;
-          const document = params.documents[index]!;
-          const key = rerankKey(loaded.identity, params.query, document, params.task, params.seed);
-          await this.store("reranking", encodeScore(score), {
-            key,
-            kind: "rerank",
-            prompt: params.query,
-            response: document,
-            score,
-            modelName: loaded.name,
-            modelSha256: loaded.identity,
-            seed: params.seed,
-            params: { task: params.task },
-            generationTimeMs: ms,
-          }, ctx, false);
+          const entry = entryFor({ sha256: loaded.identity, name: loaded.name }, params.documents[index]!, score, ms);
+          await this.store("reranking", encodeScore(score), entry, ctx, false);
         }),
       );
     }

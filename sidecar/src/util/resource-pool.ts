@@ -1,5 +1,7 @@
 // A pool of up to `size` lazily created resources, handed out first come,
-// first served. A waiter whose signal aborts leaves the queue.
+// first served. A waiter whose signal aborts leaves the queue. When creating
+// a resource fails, the slot is free again: the next waiter tries to create
+// one itself (and gets its own error), so no waiter is left pending.
 
 export interface Lease<T> {
   resource: T;
@@ -35,13 +37,17 @@ export class ResourcePool<T> {
     if (idle !== undefined) return this.lease(idle);
     if (this.created + this.creating < this.size) {
       this.creating++;
+      let resource: T;
       try {
-        const resource = await this.create();
-        this.created++;
-        return this.lease(resource);
-      } finally {
+        resource = await this.create();
+      } catch (error) {
         this.creating--;
+        this.retryNextWaiter();
+        throw error;
       }
+      this.creating--;
+      this.created++;
+      return this.lease(resource);
     }
     return new Promise<Lease<T>>((resolve, reject) => {
       const waiter: Waiter<T> = {
@@ -57,6 +63,14 @@ export class ResourcePool<T> {
       signal?.addEventListener("abort", waiter.onAbort, { once: true });
       this.waiters.push(waiter);
     });
+  }
+
+  /** A creation failed: hand its slot to the first waiter, which tries again. */
+  private retryNextWaiter(): void {
+    const next = this.waiters.shift();
+    if (!next) return;
+    next.signal?.removeEventListener("abort", next.onAbort);
+    this.acquire(next.signal).then(next.resolve, next.reject);
   }
 
   private lease(resource: T): Lease<T> {
