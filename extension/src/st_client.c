@@ -499,7 +499,7 @@ st_client_ack(void)
 		int			save_errno = errno;
 
 		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
+				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not acknowledge a stream chunk: %s", zmq_strerror(save_errno))));
 	}
 }

@@ -7,7 +7,8 @@
  * when there is no answer is decided in one place (call_daemon): SQL NULL,
  * or an error when steadytext.on_unavailable = 'error'. An error the daemon
  * reports for the input is raised with SQLSTATE P0001, like the original
- * pg_steadytext's input checks.
+ * pg_steadytext's input checks; no daemon is 58000 (a system error outside
+ * PostgreSQL), a failing daemon or model 38000.
  */
 #include "postgres.h"
 
@@ -41,7 +42,8 @@ unavailable(const char *reason, bool transport)
 {
 	if (st_on_unavailable == ST_ON_UNAVAILABLE_ERROR)
 		ereport(ERROR,
-				(errcode(transport ? ERRCODE_CONNECTION_FAILURE : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				/* Not class 08: pools read that as a broken database connection */
+				(errcode(transport ? ERRCODE_SYSTEM_ERROR : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("steadytext is unavailable: %s", reason),
 				 errhint("With steadytext.on_unavailable = 'null' such calls return NULL instead.")));
 	ereport(DEBUG1, (errmsg_internal("steadytext is unavailable, returning NULL: %s", reason)));
@@ -73,8 +75,9 @@ daemon_error(const char *error)
 				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 				 errmsg("the steadytext daemon rejected the request: %s", message),
 				 errhint("The extension and the daemon may be of different versions.")));
+	/* XX000 would claim a PostgreSQL bug; this one is in the daemon */
 	ereport(ERROR,
-			(errcode(ERRCODE_INTERNAL_ERROR),
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 			 errmsg("the steadytext daemon failed: %s", message)));
 #undef CODE_IS
 	return false;

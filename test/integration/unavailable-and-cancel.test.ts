@@ -90,11 +90,11 @@ describe("daemon down", () => {
     assert.equal(stream.rows[0].n, 0);
   });
 
-  test("on_unavailable = 'error' raises connection_failure instead", async () => {
+  test("on_unavailable = 'error' raises system_error (58000), not a connection-failure class 08 that pools read as a broken database connection", async () => {
     await session.query("SET steadytext.on_unavailable = 'error'");
     const result = await timed(() => session.query("SELECT steadytext_generate('hello')"));
     await session.query("RESET steadytext.on_unavailable");
-    assert.equal(result.error?.code, "08006");
+    assert.equal(result.error?.code, "58000");
     assert.match(result.error!.message, /steadytext is unavailable/);
   });
 

@@ -89,8 +89,8 @@ SELECT lives_ok($$SELECT steadytext_prompt_create('offline-check', 'Hi {{ name }
 SET LOCAL steadytext.connect_timeout_ms = 200;
 SET LOCAL steadytext.daemon_port = 9;
 SELECT is(steadytext_prompt_render('offline-check', '{"name": "Ada"}'), NULL, 'rendering without the daemon gives NULL');
-SELECT throws_ok($$SELECT steadytext_prompt_create('offline-new', 'Hi {{ name }}')$$, '08006', NULL,
-  'creating a prompt without the daemon is an error (08006), not an unchecked template');
+SELECT throws_ok($$SELECT steadytext_prompt_create('offline-new', 'Hi {{ name }}')$$, '58000', NULL,
+  'creating a prompt without the daemon is an error (58000), not an unchecked template');
 RESET steadytext.daemon_port;
 RESET steadytext.connect_timeout_ms;
 
