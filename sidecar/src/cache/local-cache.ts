@@ -3,6 +3,10 @@
 // limits, evicted by frecency: an entry's access count decayed by the time
 // since its last access, so both often-used and recently-used answers stay.
 // A corrupt or unreadable file is moved aside and rebuilt, never fatal.
+// The request path only reads and inserts: access statistics, hit counters
+// and eviction are written by maintain(), once a second, in one
+// transaction, so a hit never waits for another process's write lock and an
+// insert never counts the table.
 
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { dirname } from "node:path";
@@ -15,6 +19,10 @@ export const CACHE_NAMES: readonly CacheName[] = ["generation", "embedding", "re
 
 /** After this long without access, an entry counts half as much as its access count. */
 const FRECENCY_HALF_LIFE_MS = 24 * 3600 * 1000;
+/** How long a write waits for another process's write lock; the event loop stalls meanwhile, so keep it short. */
+const BUSY_TIMEOUT_MS = 250;
+/** Eviction reads this many of the coldest entries at a time. */
+const EVICTION_PAGE = 256;
 
 export interface CacheStats {
   cache: CacheName;
@@ -38,12 +46,13 @@ type Statements = ReturnType<typeof prepare>;
 function prepare(db: Database.Database, table: string) {
   return {
     get: db.prepare<[string], { value: Buffer; created_at: number }>(`SELECT value, created_at FROM ${table} WHERE key = ?`),
-    touch: db.prepare<[number, string]>(`UPDATE ${table} SET frequency = frequency + 1, last_access = ? WHERE key = ?`),
+    touch: db.prepare<[number, number, string]>(`UPDATE ${table} SET frequency = frequency + ?, last_access = max(last_access, ?) WHERE key = ?`),
     put: db.prepare<[string, Buffer, number, number, number]>(
       `INSERT INTO ${table} (key, value, size, frequency, last_access, created_at) VALUES (?, ?, ?, 1, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, size = excluded.size, last_access = excluded.last_access`,
     ),
     remove: db.prepare<[string]>(`DELETE FROM ${table} WHERE key = ?`),
+    removeOlder: db.prepare<[string, number]>(`DELETE FROM ${table} WHERE key = ? AND created_at < ?`),
     totals: db.prepare<[], { entries: number; size: number | null }>(`SELECT count(*) AS entries, sum(size) AS size FROM ${table}`),
     coldest: db.prepare<[number, number, number], { key: string; size: number }>(
       `SELECT key, size FROM ${table}
@@ -87,13 +96,22 @@ export class LocalCache {
     CacheName,
     { hits: number; misses: number }
   >;
+  /** Hits not yet written: per cache, per key, how many and when the last one was. */
+  private readonly unsavedTouches = Object.fromEntries(CACHE_NAMES.map((n) => [n, new Map<string, { count: number; at: number }>()])) as Record<
+    CacheName,
+    Map<string, { count: number; at: number }>
+  >;
+  /** Expired entries seen by get, to delete unless rewritten since (key: the oldest created_at that is still fresh). */
+  private readonly expired = Object.fromEntries(CACHE_NAMES.map((n) => [n, new Map<string, number>()])) as Record<CacheName, Map<string, number>>;
+  /** Caches written since the last maintenance, whose limits need checking. */
+  private readonly grown = new Set<CacheName>();
   private readonly counterTimer: NodeJS.Timeout;
   private readonly now: () => number;
 
   constructor(private readonly options: LocalCacheOptions) {
     this.now = options.now ?? Date.now;
     this.open();
-    this.counterTimer = setInterval(() => this.saveCounters(), 1000);
+    this.counterTimer = setInterval(() => this.maintain(), 1000);
     this.counterTimer.unref();
   }
 
@@ -112,7 +130,7 @@ export class LocalCache {
   }
 
   private connect(): void {
-    const db = new Database(this.options.path, { timeout: 5000 });
+    const db = new Database(this.options.path, { timeout: BUSY_TIMEOUT_MS });
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
@@ -178,10 +196,11 @@ export class LocalCache {
       if (!row) return undefined;
       const ttl = this.options.ttlSeconds;
       if (ttl !== undefined && this.now() - row.created_at > ttl * 1000) {
-        s.remove.run(key);
+        this.expired[cache].set(key, this.now() - ttl * 1000);
         return undefined;
       }
-      s.touch.run(this.now(), key);
+      const touched = this.unsavedTouches[cache].get(key);
+      this.unsavedTouches[cache].set(key, { count: (touched?.count ?? 0) + 1, at: this.now() });
       return row.value;
     });
     this.unsaved[cache][found ? "hits" : "misses"]++;
@@ -191,11 +210,34 @@ export class LocalCache {
   put(cache: CacheName, key: string, value: Buffer): void {
     this.guarded(undefined, () => {
       const now = this.now();
-      const s = this.statements[cache];
+      this.statements[cache].put.run(key, value, value.length, now, now);
+      this.grown.add(cache);
+    });
+  }
+
+  /**
+   * Write what the request path left for later: access statistics, hit
+   * counters, and eviction of caches over their limits. Runs once a second
+   * (and before stats); a lock held by another process leaves it for the
+   * next round.
+   */
+  maintain(): void {
+    this.saveCounters();
+    this.guarded(undefined, () => {
+      const now = this.now();
       this.db.transaction(() => {
-        s.put.run(key, value, value.length, now, now);
-        this.enforceLimits(cache, s, now);
+        for (const cache of CACHE_NAMES) {
+          const s = this.statements[cache];
+          for (const [key, { count, at }] of this.unsavedTouches[cache]) s.touch.run(count, at, key);
+          for (const [key, freshSince] of this.expired[cache]) s.removeOlder.run(key, freshSince);
+          if (this.grown.has(cache)) this.enforceLimits(cache, s, now);
+        }
       }).immediate();
+      for (const cache of CACHE_NAMES) {
+        this.unsavedTouches[cache].clear();
+        this.expired[cache].clear();
+      }
+      this.grown.clear();
     });
   }
 
@@ -209,12 +251,17 @@ export class LocalCache {
     // Evict a little below the limits so a full cache does not evict on every insert.
     const targetEntries = Math.floor(capacity * 0.9);
     const targetBytes = maxBytes * 0.9;
-    const victims = s.coldest.all(now, FRECENCY_HALF_LIFE_MS, entries);
-    for (const victim of victims) {
-      if (entries <= targetEntries && size <= targetBytes) break;
-      s.remove.run(victim.key);
-      entries--;
-      size -= victim.size;
+    // Read only as many of the coldest entries as can go, a page at a time (not the whole table).
+    while (entries > targetEntries || size > targetBytes) {
+      const wanted = Math.max(entries - targetEntries, 0) || EVICTION_PAGE;
+      const victims = s.coldest.all(now, FRECENCY_HALF_LIFE_MS, Math.min(Math.max(wanted, 1), EVICTION_PAGE));
+      if (victims.length === 0) return;
+      for (const victim of victims) {
+        if (entries <= targetEntries && size <= targetBytes) return;
+        s.remove.run(victim.key);
+        entries--;
+        size -= victim.size;
+      }
     }
   }
 
@@ -239,7 +286,7 @@ export class LocalCache {
 
   /** Entries, sizes and hit counts of every cache (counted across all processes sharing the file). */
   stats(): CacheStats[] {
-    this.saveCounters();
+    this.maintain();
     return CACHE_NAMES.map((cache) => {
       const totals = this.guarded({ entries: 0, size: 0 }, () => this.statements[cache].totals.get()!);
       return {
@@ -261,7 +308,8 @@ export class LocalCache {
 
   close(): void {
     clearInterval(this.counterTimer);
-    this.saveCounters();
+    if (!this.db.open) return;
+    this.maintain();
     this.db.close();
   }
 }
