@@ -18,6 +18,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -233,6 +234,9 @@ wait_writable(void *sock, int timeout_ms)
 		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
+		/* No postmaster, no point waiting: exit as WaitLatch's WL_EXIT_ON_PM_DEATH would */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		remaining = Max(ms_until(deadline), 0);
 		rc = zmq_poll(&item, 1, Min(remaining, ST_POLL_SLICE_MS));
 		if (rc < 0)
@@ -438,6 +442,8 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 			char	   *parse_problem;
 
 			CHECK_FOR_INTERRUPTS();
+			if (!PostmasterIsAlive())
+				proc_exit(1);
 			remaining = ms_until(deadline);
 			if (remaining <= 0)
 				break;

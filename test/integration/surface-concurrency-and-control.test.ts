@@ -3,7 +3,7 @@
 // steadytext_daemon_start()/_stop() run as an administrator would.
 
 import assert from "node:assert/strict";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -137,5 +137,52 @@ printf '%s\n' "$(id -un)" "$@" > '${record}'
     await stack.query("CREATE ROLE st_nobody LOGIN");
     await plain.query("SET ROLE st_nobody");
     await assert.rejects(plain.query("SELECT steadytext_daemon_start()"), { code: "42501" });
+  });
+
+  test("steadytext_daemon_start() gives the daemon HOME and a STEADYTEXT_PG_URL for this database, which connects", async () => {
+    const workDir = join(stack.dir, "daemon-env");
+    await mkdir(workDir, { recursive: true });
+    await stack.cluster.chownToServer(workDir);
+    const record = join(workDir, "environment");
+    const script = join(stack.dir, "st-env-recorder.sh");
+    await writeFile(script, `#!/bin/sh\nenv > '${record}'\n`);
+    await chmod(script, 0o755);
+    const operator = await stack.connect();
+    await operator.query(`SET steadytext.daemon_command = '${script}'`);
+    assert.equal((await operator.query("SELECT steadytext_daemon_start() AS ok")).rows[0].ok, true);
+    const environment = new Map(
+      (await readFile(record, "utf8")).trim().split("\n").map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+    assert.ok(environment.get("HOME"), "HOME is set");
+    const url = environment.get("STEADYTEXT_PG_URL");
+    assert.ok(url, "STEADYTEXT_PG_URL is set");
+    // The URL reaches this very database (over the server's socket, as its OS user).
+    const pg = await import("pg");
+    const probe = new pg.default.Client({ connectionString: url });
+    await probe.connect();
+    try {
+      assert.equal((await probe.query("SELECT current_database() AS d")).rows[0].d, "test");
+    } finally {
+      await probe.end();
+    }
+  });
+
+  test("a steadytext_daemon_start() cancelled by statement_timeout kills and reaps its command: no child, no zombie", async () => {
+    const script = join(stack.dir, "st-hangs.sh");
+    await writeFile(script, "#!/bin/sh\nexec sleep 60\n");
+    await chmod(script, 0o755);
+    const operator = await stack.connect();
+    await operator.query(`SET steadytext.daemon_command = '${script}'`);
+    const backend = (await operator.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+    await operator.query("SET statement_timeout = '300ms'");
+    await assert.rejects(operator.query("SELECT steadytext_daemon_start()"), { code: "57014" });
+    const children: string[] = [];
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === backend) children.push(`${entry} (${fields[0]})`);
+    }
+    assert.deepEqual(children, [], "the backend still has children");
   });
 });
