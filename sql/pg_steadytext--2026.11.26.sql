@@ -452,7 +452,7 @@ CREATE FUNCTION @extschema@.steadytext_generate(
     model_filename text DEFAULT NULL,
     size text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
                                             model_filename, size, unsafe_mode, 'none', '', NULL, false);
@@ -482,7 +482,7 @@ CREATE FUNCTION @extschema@.steadytext_generate_stream(
     model_filename text DEFAULT NULL,
     size text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS SETOF text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS SETOF text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     r record;
     v_cached text;
@@ -508,7 +508,7 @@ CREATE FUNCTION @extschema@.steadytext_generate_json(
     seed integer DEFAULT 42,
     unsafe_mode boolean DEFAULT false,
     model text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     IF schema IS NULL THEN
         RAISE EXCEPTION 'Schema cannot be null';
@@ -533,7 +533,7 @@ CREATE FUNCTION @extschema@.steadytext_generate_regex(
     seed integer DEFAULT 42,
     unsafe_mode boolean DEFAULT false,
     model text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     IF pattern IS NULL OR pattern = '' THEN
         RAISE EXCEPTION 'Pattern cannot be null or empty';
@@ -553,7 +553,7 @@ CREATE FUNCTION @extschema@.steadytext_generate_choice(
     seed integer DEFAULT 42,
     unsafe_mode boolean DEFAULT false,
     model text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     IF choices IS NULL OR cardinality(choices) = 0 THEN
         RAISE EXCEPTION 'Choices cannot be null or empty';
@@ -618,7 +618,7 @@ CREATE FUNCTION @extschema@.steadytext_embed(
     seed integer DEFAULT 42,
     model text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS vector(1024) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS vector(1024) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     RETURN @extschema@._steadytext_embed(text_input, use_cache, seed, model, unsafe_mode, false);
 END
@@ -643,7 +643,7 @@ CREATE FUNCTION @extschema@.steadytext_embed_batch(
     seed integer DEFAULT 42,
     model text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS TABLE(idx integer, embedding vector(1024)) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS TABLE(idx integer, embedding vector(1024)) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_seed integer := @extschema@._steadytext_seed(seed);
     v_selector text;
@@ -713,7 +713,7 @@ CREATE FUNCTION @extschema@.steadytext_rerank(
     task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
     return_scores boolean DEFAULT true,
     seed integer DEFAULT 42)
-RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_seed integer := @extschema@._steadytext_seed(seed);
     v_task text := coalesce(task, 'Given a web search query, retrieve relevant passages that answer the query');
@@ -776,7 +776,7 @@ CREATE FUNCTION @extschema@.steadytext_rerank_docs_only(
     documents text[],
     task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
     seed integer DEFAULT 42)
-RETURNS TABLE(document text) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS TABLE(document text) LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT r.document FROM @extschema@.steadytext_rerank(query, documents, task, true, seed) AS r
 $$;
 
@@ -787,7 +787,7 @@ CREATE FUNCTION @extschema@.steadytext_rerank_top_k(
     task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
     return_scores boolean DEFAULT true,
     seed integer DEFAULT 42)
-RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS TABLE(document text, score double precision) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     IF top_k IS NULL OR top_k <= 0 THEN
         RAISE EXCEPTION 'top_k must be greater than 0';
@@ -804,7 +804,7 @@ CREATE FUNCTION @extschema@.steadytext_rerank_batch(
     task text DEFAULT 'Given a web search query, retrieve relevant passages that answer the query',
     return_scores boolean DEFAULT true,
     seed integer DEFAULT 42)
-RETURNS TABLE(query_index integer, document text, score double precision) LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS TABLE(query_index integer, document text, score double precision) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_query text;
     v_index integer := 0;
@@ -885,7 +885,7 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 CREATE FUNCTION @extschema@.steadytext_extract_facts(input_text text, max_facts integer DEFAULT 10)
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_text text;
     v_facts text[];
@@ -920,7 +920,7 @@ COMMENT ON FUNCTION @extschema@.steadytext_extract_facts(text, integer) IS
     'Facts of a text as {"facts": [...]}: written by the model from the first 1000 characters, one per line (the text''s sentences when no model answers).';
 
 CREATE FUNCTION @extschema@.steadytext_deduplicate_facts(facts_array jsonb, similarity_threshold double precision DEFAULT 0.85)
-RETURNS jsonb LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS jsonb LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_texts text[];
     v_positions integer[];
@@ -1024,7 +1024,7 @@ RETURNS jsonb LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 CREATE FUNCTION @extschema@.steadytext_summarize_finalize(state jsonb)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     v_rows bigint := coalesce((state #>> '{stats,row_count}')::bigint, 0);
     v_facts jsonb;
@@ -1089,7 +1089,7 @@ CREATE FUNCTION @extschema@.steadytext_summarize_text(
     metadata jsonb DEFAULT '{}',
     model text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 BEGIN
     IF input_text IS NULL OR btrim(input_text, E' \t\n\r\f\v') = '' THEN
         RETURN 'No text to summarize';
