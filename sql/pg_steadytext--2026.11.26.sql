@@ -1422,6 +1422,7 @@ END
 $$;
 
 -- The daemon's own answer when it responds; otherwise the last heartbeat it wrote.
+-- last_heartbeat is always the one the daemon wrote (NULL if it writes none), never the time of asking.
 CREATE FUNCTION @extschema@.steadytext_daemon_status()
 RETURNS TABLE(daemon_id text, status text, endpoint text, last_heartbeat timestamptz, uptime_seconds integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -1432,7 +1433,9 @@ DECLARE
     v_status jsonb := @extschema@._steadytext_call('status', '{}');
 BEGIN
     IF v_status IS NOT NULL THEN
-        RETURN QUERY SELECT v_status ->> 'daemon_id', 'healthy'::text, @extschema@._steadytext_endpoint(), now(),
+        RETURN QUERY SELECT v_status ->> 'daemon_id', 'healthy'::text, @extschema@._steadytext_endpoint(),
+                            (SELECT h.last_heartbeat FROM @extschema@.steadytext_daemon_health h
+                             WHERE h.daemon_id = v_status ->> 'daemon_id'),
                             (v_status ->> 'uptime_seconds')::integer;
         RETURN;
     END IF;
