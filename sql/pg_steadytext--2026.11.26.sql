@@ -377,11 +377,13 @@ BEGIN
 END
 $$;
 
--- Chunks of a text as the daemon streams them: a chunk ends where whitespace
--- is followed by a non-space character (sidecar/src/inference/word-chunker.ts).
+-- Chunks of a text as the daemon streams them: a chunk ends where ASCII
+-- whitespace is followed by anything else (sidecar/src/inference/word-chunker.ts),
+-- so leading whitespace is a chunk of its own and all-whitespace text is one chunk.
 CREATE FUNCTION @extschema@._steadytext_chunks(t text)
 RETURNS SETOF text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    SELECT m[1] FROM pg_catalog.regexp_matches(t, E'([ \\t\\n\\r\\f\\v]*[^ \\t\\n\\r\\f\\v]+[ \\t\\n\\r\\f\\v]*)', 'g') AS m
+    SELECT c FROM pg_catalog.regexp_split_to_table(t, E'(?<=[ \\t\\n\\r\\f\\v])(?=[^ \\t\\n\\r\\f\\v])') AS c
+    WHERE c <> ''
 $$;
 
 -- ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { embedKey, generateKey, rerankKey } from "../../sidecar/src/cache/key.js";
+import { chunkWords } from "../../sidecar/src/inference/word-chunker.js";
 import { TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;
@@ -96,4 +97,14 @@ test("selectors match and an unknown model identity gives no key", async () => {
   assert.equal(row!.c, selectorFor("generation", { model: "gemma-3n-4b", size: "small" }));
   assert.equal(row!.d, selectorFor("generation", { model_repo: "o/r", model_filename: "f.gguf" }));
   assert.equal(row!.k, null);
+});
+
+test("SQL splits a cached stream into the same chunks as the daemon streams it", async () => {
+  const texts = [...samples(), "  lead", "trail \n", " a b", "   ", "one\u00a0two three", "x \t\ny"];
+  const rows = await stack.query<{ i: string; chunks: string[] }>(
+    `SELECT t.i, coalesce((SELECT array_agg(c ORDER BY n) FROM _steadytext_chunks(t.p) WITH ORDINALITY AS x(c, n)), '{}') AS chunks
+     FROM unnest($1::text[]) WITH ORDINALITY AS t(p, i) ORDER BY t.i`,
+    [texts],
+  );
+  rows.forEach((row, i) => assert.deepEqual(row.chunks, chunkWords(texts[i]!), JSON.stringify(texts[i])));
 });
