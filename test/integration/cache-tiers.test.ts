@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { after, before, describe, test } from "node:test";
 import { LocalCache } from "../../sidecar/src/cache/local-cache.js";
 import { loadSettings } from "../../sidecar/src/config/settings.js";
@@ -70,9 +71,22 @@ describe("cache behaviour", () => {
   });
 
   test("use_cache = false neither reads nor writes either tier", async () => {
+    const localFile = join(stack.dir, "cache", "caches", "steadytext-cache.sqlite3");
+    const localEntries = () => {
+      const db = new Database(localFile, { readonly: true, fileMustExist: true });
+      try {
+        return db.prepare("SELECT count(*) AS n FROM generation_cache").pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    const before = localEntries();
     await generate("not to be cached", ", false");
-    await new Promise((r) => setTimeout(r, 300));
-    assert.equal(await cachedRow("not to be cached"), undefined);
+    // A cached call after it, whose row's arrival shows the mirror has written what it was given before.
+    await generate("cached after the uncached one");
+    await stack.waitFor(() => cachedRow("cached after the uncached one"));
+    assert.equal(await cachedRow("not to be cached"), undefined, "the Postgres tier has no row");
+    assert.equal(localEntries(), before + 1, "the local tier gained only the cached call's entry");
   });
 
   test("steadytext_generate_cached returns only once the row is committed", async () => {
@@ -254,6 +268,8 @@ describe("the local cache file", () => {
     } finally {
       await client.close();
     }
+    // Eviction runs off the request path, once a second and when the cache closes: stop the daemon to see its result.
+    await stack.stopSidecar();
     const path = join(stack.dir, "cache", "caches", "steadytext-cache.sqlite3");
     assert.ok(existsSync(path));
     const local = new LocalCache({ path, limits: { ...loadSettings().cacheLimits, generation: { capacity: 5, maxSizeMb: 50 } } });
@@ -263,7 +279,6 @@ describe("the local cache file", () => {
     } finally {
       local.close();
     }
-    await stack.stopSidecar();
     await stack.startSidecar();
   });
 });
