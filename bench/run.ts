@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { getLlama, LlamaChat, resolveChatWrapper, type Token } from "node-llama-cpp";
 import { TestStack } from "../test/harness/test-stack.js";
 import { testModelPath } from "../sidecar/src/models/test-models/index.js";
+import { DEFAULT_RERANK_TASK } from "../sidecar/src/protocol/messages.js";
 
 interface Measurement {
   name: string;
@@ -100,7 +101,7 @@ try {
   const no = rerankModel.tokenize("no")[0]!;
   const rerankPrompt = (query: string, document: string): Token[] => [
     ...rerankModel.tokenize('<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct provided. Note that the answer can only be "yes" or "no".<|im_end|>\n<|im_start|>user\n', true),
-    ...rerankModel.tokenize(`<Instruct>: Given a web search query, retrieve relevant passages that answer the query\n<Query>: ${query}\n<Document>: ${document}`),
+    ...rerankModel.tokenize(`<Instruct>: ${DEFAULT_RERANK_TASK}\n<Query>: ${query}\n<Document>: ${document}`),
     ...rerankModel.tokenize("<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n", true),
   ];
   const directRerank = await measure("node-llama-cpp: score 50 documents one by one", 5, async (run) => {

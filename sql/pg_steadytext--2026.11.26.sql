@@ -378,7 +378,7 @@ END
 $$;
 
 -- Chunks of a text as the daemon streams them: a chunk ends where ASCII
--- whitespace is followed by anything else (sidecar/src/inference/word-chunker.ts),
+-- whitespace is followed by anything else (sidecar/src/daemon/word-chunker.ts),
 -- so leading whitespace is a chunk of its own and all-whitespace text is one chunk.
 CREATE FUNCTION @extschema@._steadytext_chunks(t text)
 RETURNS SETOF text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$

@@ -8,5 +8,4 @@
 export { Engine, type RequestContext } from "./engine/engine.js";
 export { DaemonClient, DaemonError } from "./client/daemon-client.js";
 export { loadSettings, SettingsError, type Settings } from "./config/settings.js";
-export { writeTestModels, TEST_MODEL_SEED } from "./models/test-models/index.js";
 export * from "./protocol/index.js";

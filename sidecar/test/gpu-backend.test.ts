@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { getLlamaGpuTypes } from "node-llama-cpp";
 import { embedKey, generateKey, rerankKey } from "../src/cache/key.js";
 import { loadSettings, SettingsError, type Settings } from "../src/config/settings.js";
-import { encodeText } from "../src/engine/cached-values.js";
+import { encodeText } from "../src/cache/cached-values.js";
 import { Engine } from "../src/engine/engine.js";
 import { warmUp } from "../src/inference/warm-up.js";
 import { ComputeBackendError, computeRuntime, openRuntime, type ComputeDevice, type Runtime } from "../src/inference/runtime.js";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { WhitespaceTrimmer } from "../src/inference/whitespace-trimmer.js";
-import { chunkWords, WordChunker } from "../src/inference/word-chunker.js";
+import { chunkWords, WordChunker } from "../src/daemon/word-chunker.js";
 import { SeededRandom } from "../src/models/test-models/weights.js";
 
 /** Deterministic random numbers (the test models' generator), so a failure names a seed that reproduces it. */

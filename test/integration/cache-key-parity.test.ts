@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { embedKey, generateKey, rerankKey } from "../../sidecar/src/cache/key.js";
-import { chunkWords } from "../../sidecar/src/inference/word-chunker.js";
+import { chunkWords } from "../../sidecar/src/daemon/word-chunker.js";
 import { TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;

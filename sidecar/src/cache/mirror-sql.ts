@@ -4,7 +4,7 @@
 // than unnest over arrays, so the unit tests run the very statements
 // production runs. Schema names and the vector type come in already quoted.
 
-import type { Heartbeat, MirrorEntry } from "./pg-mirror.js";
+import type { Heartbeat, MirrorEntry } from "./mirror-types.js";
 
 export interface SqlStatement {
   text: string;

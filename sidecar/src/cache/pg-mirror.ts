@@ -7,7 +7,6 @@
 
 import pg from "pg";
 import { parseIntoClientConfig } from "pg-connection-string";
-import type { CacheKind } from "./key.js";
 import {
   admitRequestSql,
   applyHitCountsSql,
@@ -19,30 +18,9 @@ import {
   vectorType,
 } from "./mirror-sql.js";
 import { logger } from "../util/logger.js";
+import type { Heartbeat, MirrorEntry } from "./mirror-types.js";
 
-export interface MirrorEntry {
-  key: string;
-  kind: CacheKind;
-  prompt: string;
-  response?: string | undefined;
-  embedding?: readonly number[] | undefined;
-  score?: number | undefined;
-  modelName: string;
-  modelSha256: string;
-  seed: number;
-  eosString?: string | undefined;
-  params: Record<string, unknown>;
-  generationTimeMs: number;
-}
-
-export interface Heartbeat {
-  daemonId: string;
-  endpoint: string;
-  version: string;
-  startedAt: Date;
-  models: string[];
-  totalRequests: number;
-}
+export type { Heartbeat, MirrorEntry } from "./mirror-types.js";
 
 interface AdmitRow {
   allowed: boolean;

@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { DaemonClient } from "../client/daemon-client.js";
 import { loadSettings } from "../config/settings.js";
 import { Engine } from "../engine/engine.js";
-import { chunkWords } from "../inference/word-chunker.js";
+import { chunkWords } from "../daemon/word-chunker.js";
 import { embedParams, generateParams, parseParams, rerankParams, MAX_NEW_TOKENS_LIMIT } from "../protocol/index.js";
 import { parseInteger, parseNumber, withEnvironment, type ConnectionFlags } from "./options.js";
 

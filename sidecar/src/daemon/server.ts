@@ -33,12 +33,13 @@ import {
   type StatusResult,
 } from "../protocol/index.js";
 import { logger } from "../util/logger.js";
-import { WordChunker } from "../inference/word-chunker.js";
+import { VERSION } from "../version.js";
+import { WordChunker } from "./word-chunker.js";
 import { StreamSession } from "./stream-session.js";
 import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
 
-export const DAEMON_VERSION = "2026.11.26";
+export const DAEMON_VERSION = VERSION;
 
 /** The L2-normalised mean of unit vectors (a zero mean stays zero). */
 export function normalisedMean(vectors: readonly number[][]): number[] {

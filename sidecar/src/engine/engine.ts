@@ -17,7 +17,7 @@ import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
 import { invalidParams, ProtocolError, unavailable } from "../protocol/errors.js";
 import type { EmbedParams, GenerateParams, RerankParams } from "../protocol/messages.js";
-import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "./cached-values.js";
+import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "../cache/cached-values.js";
 
 export interface RequestContext {
   signal?: AbortSignal | undefined;
