@@ -9,6 +9,16 @@
  * interrupts between them, so statement_timeout, pg_cancel_backend and
  * pg_terminate_backend work while a call waits; a call that gives up tells
  * the daemon to stop working on it.
+ *
+ * The endpoint may be a comma-separated list: the socket connects to each,
+ * and ZeroMQ spreads requests over the connected ones (a dead one is
+ * skipped, as ZMQ_IMMEDIATE queues nothing for it). A socket monitor reports
+ * lost connections: a call whose daemon died is resent once, since every
+ * request is deterministic and idempotent, as soon as a daemon is connected
+ * (another one, or the same one restarted) within
+ * steadytext.reconnect_wait_ms; otherwise it gives up then, not at
+ * request_timeout_ms. A stream that has begun is not resent (its rows are
+ * already out): it ends as unavailable at once.
  */
 #include "postgres.h"
 
@@ -37,6 +47,12 @@
 
 static void *st_context = NULL;
 static void *st_socket = NULL;
+/* PAIR socket receiving st_socket's connection events */
+static void *st_monitor = NULL;
+static uint64 st_monitor_counter = 0;
+/* The last request sent, for one resend after a lost connection (NULL once a stream has begun) */
+static char *st_resend_payload = NULL;
+static int	st_resend_len = 0;
 static char *st_socket_endpoint = NULL;
 static uint64 st_request_counter = 0;
 static bool st_daemon_unreachable = false;
@@ -90,6 +106,14 @@ st_client_exit(int code, Datum arg)
 		zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
 		zmq_close(st_socket);
 		st_socket = NULL;
+		if (st_monitor != NULL)
+		{
+			int			no_linger = 0;
+
+			zmq_setsockopt(st_monitor, ZMQ_LINGER, &no_linger, sizeof(no_linger));
+			zmq_close(st_monitor);
+			st_monitor = NULL;
+		}
 		if (linger > 0)
 		{
 			/* Bounded by the linger just set */
@@ -128,14 +152,108 @@ close_socket(void)
 	if (st_socket == NULL)
 		return;
 	zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_socket_monitor(st_socket, NULL, 0);
 	zmq_close(st_socket);
 	st_socket = NULL;
+	if (st_monitor != NULL)
+	{
+		zmq_setsockopt(st_monitor, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(st_monitor);
+		st_monitor = NULL;
+	}
 	if (st_socket_endpoint != NULL)
 		pfree(st_socket_endpoint);
 	st_socket_endpoint = NULL;
 }
 
-/* The backend's socket, connected to the configured endpoint */
+/* Connect to each endpoint of a comma-separated list */
+static void
+connect_endpoints(void *sock, const char *endpoints)
+{
+	char	   *list = pstrdup(endpoints);
+	char	   *save = NULL;
+	char	   *one;
+
+	for (one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save))
+	{
+		while (*one == ' ')
+			one++;
+		if (*one == '\0')
+			continue;
+		if (zmq_connect(sock, one) != 0)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", one, zmq_strerror(save_errno))));
+		}
+	}
+	pfree(list);
+}
+
+/* Watch the socket's connections come and go (a PAIR socket receives the events) */
+static void
+start_monitor(void *sock)
+{
+	char		address[64];
+	void	   *monitor;
+
+	snprintf(address, sizeof(address), "inproc://steadytext-monitor-%d-" UINT64_FORMAT, MyProcPid, ++st_monitor_counter);
+	if (zmq_socket_monitor(sock, address, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+		return;					/* no monitor: calls still work, they just wait out their timeout */
+	monitor = zmq_socket(st_context, ZMQ_PAIR);
+	if (monitor == NULL)
+		return;
+	set_int_option(monitor, ZMQ_LINGER, 0);
+	if (zmq_connect(monitor, address) != 0)
+	{
+		zmq_close(monitor);
+		return;
+	}
+	st_monitor = monitor;
+}
+
+/* Read pending connection events: how many connections were lost and made since the last read */
+static void
+read_monitor(int *lost, int *made)
+{
+	if (st_monitor == NULL)
+		return;
+	for (;;)
+	{
+		zmq_msg_t	msg;
+		uint16_t	event = 0;
+		int			more;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, st_monitor, ZMQ_DONTWAIT) < 0)
+		{
+			zmq_msg_close(&msg);
+			return;
+		}
+		if (zmq_msg_size(&msg) >= sizeof(event))
+			memcpy(&event, zmq_msg_data(&msg), sizeof(event));
+		more = zmq_msg_more(&msg);
+		zmq_msg_close(&msg);
+		/* The second frame is the endpoint's address */
+		while (more)
+		{
+			zmq_msg_init(&msg);
+			if (zmq_msg_recv(&msg, st_monitor, ZMQ_DONTWAIT) < 0)
+				more = 0;
+			else
+				more = zmq_msg_more(&msg);
+			zmq_msg_close(&msg);
+		}
+		if (event == ZMQ_EVENT_DISCONNECTED && lost)
+			(*lost)++;
+		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && made)
+			(*made)++;
+	}
+}
+
+/* The backend's socket, connected to the configured endpoint(s) */
 static void *
 get_socket(void)
 {
@@ -189,14 +307,8 @@ get_socket(void)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
 		}
-		if (zmq_connect(sock, endpoint) != 0)
-		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", endpoint, zmq_strerror(save_errno))));
-		}
+		connect_endpoints(sock, endpoint);
+		start_monitor(sock);
 	}
 	PG_CATCH();
 	{
@@ -329,6 +441,7 @@ st_client_send(const char *method, const char *params_json, StFailure *failure)
 	int			wait_ms;
 
 	drain(sock);
+	read_monitor(NULL, NULL);	/* only what happens from now on matters */
 	id = psprintf("%d:" UINT64_FORMAT, MyProcPid, ++st_request_counter);
 	payload = build_request(id, method, params_json, &len);
 
@@ -348,7 +461,22 @@ st_client_send(const char *method, const char *params_json, StFailure *failure)
 		failure->reason = psprintf("could not send to the daemon: %s", zmq_strerror(save_errno));
 		return NULL;
 	}
+	if (st_resend_payload != NULL)
+		pfree(st_resend_payload);
+	st_resend_payload = MemoryContextAlloc(TopMemoryContext, len);
+	memcpy(st_resend_payload, payload, len);
+	st_resend_len = len;
 	return id;
+}
+
+/* A stream has begun: its request must not be sent again */
+static void
+forget_resend(void)
+{
+	if (st_resend_payload != NULL)
+		pfree(st_resend_payload);
+	st_resend_payload = NULL;
+	st_resend_len = 0;
 }
 
 /* Receive one whole message; returns its last frame (palloc'd, NUL-terminated) */
@@ -424,6 +552,10 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 {
 	void	   *sock = st_socket;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), st_request_timeout_ms);
+	/* When the connection was lost: wait this long for a daemon to resend to */
+	TimestampTz volatile reconnect_deadline = 0;
+	volatile bool resent = false;
+	volatile bool lost_for_good = false;
 	bool		answered = false;
 
 	if (sock == NULL)
@@ -433,21 +565,53 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 	{
 		for (;;)
 		{
-			zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+			zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {st_monitor, 0, ZMQ_POLLIN, 0}};
+			zmq_pollitem_t *item = &items[0];
 			long		remaining;
 			int			rc;
 			char	   *payload;
 			int			len = 0;
 			const char *problem;
 			char	   *parse_problem;
+			int			lost = 0;
+			int			made = 0;
 
 			CHECK_FOR_INTERRUPTS();
 			if (!PostmasterIsAlive())
 				proc_exit(1);
+			read_monitor(&lost, &made);
+			if (lost > 0 && !resent && reconnect_deadline == 0)
+			{
+				if (st_resend_payload == NULL)
+				{
+					/* A stream that has begun cannot be resent: give up now */
+					lost_for_good = true;
+					break;
+				}
+				reconnect_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), st_reconnect_wait_ms);
+			}
+			if (reconnect_deadline != 0 && !resent)
+			{
+				zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
+
+				/* Writable means a daemon is connected (ZMQ_IMMEDIATE): send the request again, once */
+				if (zmq_poll(&out, 1, 0) > 0 && (out.revents & ZMQ_POLLOUT) &&
+					send_frames(sock, st_resend_payload, st_resend_len))
+				{
+					resent = true;
+					reconnect_deadline = 0;
+					ereport(DEBUG1, (errmsg_internal("steadytext: the connection was lost; request %s sent again", id)));
+				}
+				else if (st_socket == NULL || ms_until(reconnect_deadline) <= 0)
+				{
+					lost_for_good = true;
+					break;
+				}
+			}
 			remaining = ms_until(deadline);
 			if (remaining <= 0)
 				break;
-			rc = zmq_poll(&item, 1, Min(remaining, ST_POLL_SLICE_MS));
+			rc = zmq_poll(items, st_monitor != NULL ? 2 : 1, Min(remaining, ST_POLL_SLICE_MS));
 			if (rc < 0)
 			{
 				int			save_errno = errno;
@@ -458,7 +622,7 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 						(errcode(ERRCODE_INTERNAL_ERROR),
 						 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
 			}
-			if (rc == 0)
+			if (rc == 0 || !(item->revents & ZMQ_POLLIN))
 				continue;
 
 			payload = receive_message(sock, &len, &problem);
@@ -491,7 +655,10 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 	if (!answered)
 	{
 		send_cancel(id);
-		failure->reason = psprintf("no reply from the daemon within %d ms", st_request_timeout_ms);
+		if (lost_for_good)
+			failure->reason = psprintf("the connection to the daemon was lost and no daemon answered within %d ms", st_reconnect_wait_ms);
+		else
+			failure->reason = psprintf("no reply from the daemon within %d ms", st_request_timeout_ms);
 	}
 	return answered;
 }
@@ -500,6 +667,7 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 void
 st_client_ack(void)
 {
+	forget_resend();
 	if (st_socket == NULL || !send_frames(st_socket, "ACK", 3))
 	{
 		int			save_errno = errno;

@@ -20,6 +20,7 @@ char	   *st_daemon_host = NULL;
 int			st_daemon_port = 5557;
 int			st_request_timeout_ms = 30000;
 int			st_connect_timeout_ms = 1000;
+int			st_reconnect_wait_ms = 5000;
 int			st_on_unavailable = ST_ON_UNAVAILABLE_NULL;
 char	   *st_daemon_command = NULL;
 
@@ -53,16 +54,23 @@ check_daemon_host(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-/* Check that an endpoint is empty or a tcp:// or ipc:// endpoint */
+/* Check that an endpoint is empty, or a comma-separated list of tcp:// and ipc:// endpoints */
 static bool
 check_daemon_endpoint(char **newval, void **extra, GucSource source)
 {
+	const char *one;
+
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
-	if (strncmp(*newval, "tcp://", 6) != 0 && strncmp(*newval, "ipc://", 6) != 0)
+	for (one = *newval; one != NULL; one = strchr(one, ','), one = one ? one + 1 : NULL)
 	{
-		GUC_check_errdetail("steadytext.daemon_endpoint must start with tcp:// or ipc://.");
-		return false;
+		while (*one == ' ')
+			one++;
+		if (strncmp(one, "tcp://", 6) != 0 && strncmp(one, "ipc://", 6) != 0)
+		{
+			GUC_check_errdetail("steadytext.daemon_endpoint must be a comma-separated list of tcp:// or ipc:// endpoints.");
+			return false;
+		}
 	}
 	return true;
 }
@@ -92,6 +100,11 @@ st_guc_init(void)
 							"How long a call waits for a connection to the daemon.",
 							"After a failed connection, calls do not wait again until the daemon is back.",
 							&st_connect_timeout_ms, 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("steadytext.reconnect_wait_ms",
+							"How long a call whose daemon connection was lost waits for a daemon to resend it to.",
+							"The request is sent again once, to the first daemon connected (the same one restarted, or another endpoint of the list).",
+							&st_reconnect_wait_ms, 5000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomEnumVariable("steadytext.on_unavailable",
 							 "What a call returns when the daemon or model is unavailable.",
