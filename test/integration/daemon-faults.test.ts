@@ -37,17 +37,17 @@ interface Timed {
   endedAt: number;
 }
 
-function ask(session: pg.Client, prompt: string): Promise<Timed> {
+function ask(session: pg.Client, prompt: string, maxTokens = MAX_TOKENS): Promise<Timed> {
   return session
-    .query<{ g: string | null }>(`SELECT steadytext_generate($1, ${MAX_TOKENS}, false) AS g`, [prompt])
+    .query<{ g: string | null }>(`SELECT steadytext_generate($1, ${maxTokens}, false) AS g`, [prompt])
     .then((r) => ({ text: r.rows[0]!.g, endedAt: performance.now() }));
 }
 
 /** What the daemon answers for a prompt (deterministic: any daemon, any time). */
-async function reference(prompt: string): Promise<string> {
+async function reference(prompt: string, maxTokens = MAX_TOKENS): Promise<string> {
   const client = stack.sidecar!.client(120_000);
   try {
-    return await client.request<string>("generate", { prompt, max_new_tokens: MAX_TOKENS, use_cache: false });
+    return await client.request<string>("generate", { prompt, max_new_tokens: maxTokens, use_cache: false });
   } finally {
     await client.close();
   }
@@ -80,7 +80,8 @@ test("a call whose daemon dies and does not come back is NULL after reconnect_wa
   const session = await stack.connect();
   // A request timeout far beyond this test's own timeout: returning at all shows the early give-up.
   await session.query("SET steadytext.request_timeout_ms = 3600000; SET steadytext.reconnect_wait_ms = 300");
-  const call = ask(session, "the daemon dies under this call and stays away");
+  // Long enough to be seen in flight.
+  const call = ask(session, "the daemon dies under this call and stays away", 1800);
   await stack.waitFor(async () => (await inFlight(stack.sidecar!)) >= 1, 60_000);
   const killedAt = performance.now();
   await stack.sidecar!.kill();
@@ -123,4 +124,55 @@ test("two sidecars behind one comma-separated endpoint, one killed mid-load: no 
   } finally {
     await second.stop();
   }
+});
+
+/** Run a query, kill the daemon while it is in flight, restart it, and return the query's rows. */
+async function killedUnder<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<{ rows: R[]; restartMs: number; totalMs: number }> {
+  const session = await stack.connect();
+  await session.query("SET steadytext.request_timeout_ms = 120000; SET steadytext.reconnect_wait_ms = 60000");
+  const started = performance.now();
+  const running = session.query<R>(sql, params);
+  await stack.waitFor(async () => (await inFlight(stack.sidecar!)) >= 1, 60_000);
+  const killedAt = performance.now();
+  await stack.sidecar!.kill();
+  await stack.startSidecar();
+  const restartMs = performance.now() - killedAt;
+  const { rows } = await running;
+  return { rows, restartMs, totalMs: performance.now() - started };
+}
+
+test("the daemon killed during a stream: the stream is whole or, once rows are out, none (never partial)", { timeout: 180_000 }, async () => {
+  const prompt = "a stream whose daemon is killed";
+  const { rows, restartMs } = await killedUnder<{ chunk: string }>(
+    "SELECT s AS chunk FROM steadytext_generate_stream($1, 600, false) AS s",
+    [prompt],
+  );
+  const whole = rows.map((r) => r.chunk).join("");
+  assert.ok(rows.length === 0 || whole === (await reference(prompt, 600)), `a partial stream: ${JSON.stringify(whole)}`);
+  console.log(`[fault figures] kill -9 during a stream: ${rows.length === 0 ? "no rows (unavailable)" : "the whole stream, resent"}; restart ${restartMs.toFixed(0)} ms`);
+});
+
+test("the daemon killed during an embedding batch: every vector comes back, equal to a fresh computation", { timeout: 180_000 }, async () => {
+  const texts = Array.from({ length: 400 }, (_, i) => `batch text ${i} embedded while the daemon dies`);
+  const { rows, restartMs, totalMs } = await killedUnder<{ idx: number; e: string }>(
+    "SELECT idx, embedding::text AS e FROM steadytext_embed_batch($1::text[], false) ORDER BY idx",
+    [texts],
+  );
+  assert.equal(rows.length, texts.length);
+  const again = await stack.query<{ e: string }>("SELECT embedding::text AS e FROM steadytext_embed_batch($1::text[], false) ORDER BY idx", [texts]);
+  assert.deepEqual(rows.map((r) => r.e), again.map((r) => r.e));
+  console.log(`[fault figures] kill -9 during embed_batch of ${texts.length}: all ${rows.length} vectors, identical to a fresh run; restart ${restartMs.toFixed(0)} ms, call ${totalMs.toFixed(0)} ms`);
+});
+
+test("the daemon killed during a rerank: every score comes back, equal to a fresh computation", { timeout: 180_000 }, async () => {
+  const documents = Array.from({ length: 300 }, (_, i) => `document ${i} ranked while the daemon dies`);
+  const { rows, restartMs, totalMs } = await killedUnder<{ document: string; score: number }>(
+    "SELECT document, score FROM steadytext_rerank('which document survives?', $1::text[])",
+    [documents],
+  );
+  assert.equal(rows.length, documents.length);
+  assert.ok(rows.every((r) => r.score !== null));
+  const again = await stack.query<{ document: string; score: number }>("SELECT document, score FROM steadytext_rerank('which document survives?', $1::text[])", [documents]);
+  assert.deepEqual(rows, again);
+  console.log(`[fault figures] kill -9 during rerank of ${documents.length}: all scores, identical to a fresh run; restart ${restartMs.toFixed(0)} ms, call ${totalMs.toFixed(0)} ms`);
 });
