@@ -1361,6 +1361,14 @@ BEGIN
     IF v_key = '' THEN
         RAISE EXCEPTION 'Configuration key cannot be empty';
     END IF;
+    -- Where the daemon is, and what starts it, are superuser-only settings
+    -- (steadytext.daemon_host/port/command are PGC_SUSET): this function runs
+    -- as its owner, so it checks who called it rather than lend that right.
+    IF v_key IN ('daemon_host', 'daemon_port', 'daemon_command')
+       AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false) THEN
+        RAISE EXCEPTION 'permission denied to set %', v_key
+            USING ERRCODE = '42501', HINT = 'Only a superuser may change where the daemon is or what starts it.';
+    END IF;
     CASE v_key
     WHEN 'daemon_host' THEN
         IF config_value !~ '^[A-Za-z0-9._-]{1,253}$' THEN

@@ -1,7 +1,7 @@
 -- Configuration: defaults, validated changes, an audit row for each, and
 -- daemon host/port that take effect.
 BEGIN;
-SELECT plan(25);
+SELECT plan(30);
 
 SELECT is(steadytext_config_get('default_max_tokens'), '512', 'default max tokens');
 SELECT is(steadytext_config_get('daemon_port'), '5557', 'default daemon port');
@@ -35,6 +35,17 @@ SELECT lives_ok($$SELECT steadytext_config_set('daemon_port', '6123')$$, 'set th
 SELECT is(current_setting('steadytext.daemon_port'), '6123', 'the session uses it at once');
 SELECT ok(EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
                   WHERE d.datname = current_database() AND 'steadytext.daemon_port=6123' = ANY (s.setconfig)), 'new sessions will too');
+
+-- A steadytext_admin who is not a superuser cannot point the database at another daemon or command.
+CREATE ROLE st_config_admin NOLOGIN IN ROLE steadytext_admin;
+SET LOCAL ROLE st_config_admin;
+SET LOCAL SESSION AUTHORIZATION st_config_admin;
+SELECT throws_ok($$SELECT steadytext_config_set('daemon_port', '6124')$$, '42501', 'permission denied to set daemon_port', 'an admin cannot change the daemon port');
+SELECT throws_ok($$SELECT steadytext_config_set('daemon_host', 'evil.example')$$, '42501', 'permission denied to set daemon_host', 'nor the host');
+SELECT throws_ok($$SELECT steadytext_config_set('daemon_command', '/tmp/evil')$$, '42501', 'permission denied to set daemon_command', 'nor the command');
+SELECT lives_ok($$SELECT steadytext_config_set('default_seed', '7')$$, 'but may change what an admin may');
+RESET SESSION AUTHORIZATION;
+SELECT is(current_setting('steadytext.daemon_port'), '6123', 'the port stayed');
 
 SELECT * FROM finish();
 ROLLBACK;
