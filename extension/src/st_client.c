@@ -27,6 +27,7 @@
 #include "commands/dbcommands.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/pmsignal.h"
 #include "utils/json.h"
@@ -412,6 +413,32 @@ append_user_json(StringInfo buf)
 	escape_json(buf, name ? name : "");
 }
 
+/* The daemon's admin token from steadytext.daemon_admin_token_file, or NULL */
+static char *
+read_admin_token(void)
+{
+	FILE	   *file;
+	char		token[513];
+	size_t		len;
+
+	if (st_daemon_admin_token_file == NULL || st_daemon_admin_token_file[0] == '\0')
+		return NULL;
+	file = AllocateFile(st_daemon_admin_token_file, "r");
+	if (file == NULL)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("could not read steadytext.daemon_admin_token_file \"%s\": %m", st_daemon_admin_token_file)));
+		return NULL;
+	}
+	len = fread(token, 1, sizeof(token) - 1, file);
+	FreeFile(file);
+	while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
+		len--;
+	token[len] = '\0';
+	return len > 0 ? pstrdup(token) : NULL;
+}
+
 /* Build a request as UTF-8 JSON */
 static char *
 build_request(const char *id, const char *method, const char *params_json, int *len)
@@ -424,7 +451,19 @@ build_request(const char *id, const char *method, const char *params_json, int *
 	escape_json(&buf, method);
 	appendStringInfo(&buf, ",\"params\":%s,\"origin\":{\"database\":%s,\"user\":", params_json, database_json());
 	append_user_json(&buf);
-	appendStringInfoString(&buf, "}}");
+	appendStringInfoChar(&buf, '}');
+	/* The daemon checks admin methods itself; only they carry its token */
+	if (strcmp(method, "shutdown") == 0)
+	{
+		char	   *token = read_admin_token();
+
+		if (token != NULL)
+		{
+			appendStringInfoString(&buf, ",\"admin_token\":");
+			escape_json(&buf, token);
+		}
+	}
+	appendStringInfoChar(&buf, '}');
 	utf8 = pg_server_to_any(buf.data, buf.len, PG_UTF8);
 	*len = (utf8 == buf.data) ? buf.len : (int) strlen(utf8);
 	return utf8;

@@ -68,6 +68,11 @@ daemon_error(const char *error)
 				(errcode(ERRCODE_RAISE_EXCEPTION),
 				 errmsg("%s", message),
 				 errhint("Limits per user are in steadytext_rate_limits; answers already cached are never limited.")));
+	if (CODE_IS("forbidden"))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the steadytext daemon refused: %s", message),
+				 errhint("A superuser sets steadytext.daemon_admin_token to the daemon's STEADYTEXT_ADMIN_TOKEN.")));
 	if (CODE_IS("cancelled"))
 		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("steadytext request cancelled: %s", message)));
 	if (CODE_IS("invalid_request") || CODE_IS("unknown_method"))

@@ -23,6 +23,7 @@ int			st_connect_timeout_ms = 1000;
 int			st_reconnect_wait_ms = 5000;
 int			st_on_unavailable = ST_ON_UNAVAILABLE_NULL;
 char	   *st_daemon_command = NULL;
+char	   *st_daemon_admin_token_file = NULL;
 
 static const struct config_enum_entry on_unavailable_options[] = {
 	{"null", ST_ON_UNAVAILABLE_NULL, false},
@@ -115,6 +116,15 @@ st_guc_init(void)
 							   "Absolute path of the st command steadytext_daemon_start() runs.",
 							   "It runs as \"<command> daemon start --endpoint <endpoint>\", without a shell.",
 							   &st_daemon_command, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	/*
+	 * A path, not the secret itself: a setting from the configuration file is
+	 * readable by anyone in a session that has not loaded this library yet.
+	 */
+	DefineCustomStringVariable("steadytext.daemon_admin_token_file",
+							   "File holding the daemon's admin token, which steadytext_daemon_stop() sends.",
+							   "Readable by the server's OS user only. Without it the daemon refuses to stop on request from SQL.",
+							   &st_daemon_admin_token_file, "", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("steadytext");

@@ -17,6 +17,7 @@ extern int	st_daemon_port;
 extern int	st_request_timeout_ms;
 extern int	st_connect_timeout_ms;
 extern int	st_reconnect_wait_ms;
+extern char *st_daemon_admin_token_file;
 extern int	st_on_unavailable;
 extern char *st_daemon_command;
 

@@ -2,6 +2,7 @@
 // started in the foreground (so its exit is observed), stopped politely.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { DaemonClient } from "../../sidecar/src/client/daemon-client.js";
@@ -41,7 +42,17 @@ export interface SidecarOptions {
   stderr?: "inherit" | "ignore" | "capture";
 }
 
+const adminTokens = new WeakMap<SidecarOptions, string>();
+
+function adminTokenFor(options: SidecarOptions): string {
+  let token = adminTokens.get(options);
+  if (!token) adminTokens.set(options, (token = randomBytes(24).toString("hex")));
+  return token;
+}
+
 export class SidecarProcess {
+  /** The admin token this daemon accepts (STEADYTEXT_ADMIN_TOKEN). */
+  readonly adminToken: string;
   readonly endpoint: string;
   /** What the daemon wrote to stderr, with `stderr: "capture"`. */
   log = "";
@@ -52,6 +63,7 @@ export class SidecarProcess {
     readonly child: ChildProcess,
   ) {
     this.endpoint = options.env?.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://127.0.0.1:${options.port}`;
+    this.adminToken = SidecarProcess.environment(options).STEADYTEXT_ADMIN_TOKEN!;
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.log += chunk));
   }
@@ -65,6 +77,8 @@ export class SidecarProcess {
       STEADYTEXT_LOG_LEVEL: process.env.STEADYTEXT_LOG_LEVEL ?? "warn",
       ...(options.testModels ? { STEADYTEXT_TEST_MODELS: "1", STEADYTEXT_ALLOW_MODEL_DOWNLOADS: "0" } : {}),
       ...(options.pgUrl ? { STEADYTEXT_PG_URL: options.pgUrl } : {}),
+      // A fixed token per options object, so the test knows what admin requests must carry.
+      STEADYTEXT_ADMIN_TOKEN: adminTokenFor(options),
       ...options.env,
     };
   }

@@ -249,10 +249,28 @@ describe("concurrency", () => {
 });
 
 describe("shutdown", () => {
+  test("a local user with a raw ZeroMQ socket cannot stop the daemon without its admin token", async () => {
+    for (const admin_token of [undefined, "", "not-the-token-0123456789", daemon.adminToken.slice(1)]) {
+      const reply = await dealerExchange([Buffer.alloc(0), Buffer.from(JSON.stringify({ id: "stop", method: "shutdown", params: {}, admin_token }))]);
+      assert.deepEqual(JSON.parse(reply.at(-1)!.toString()), { id: "stop", result: null, error: "forbidden: shutdown needs the daemon's admin token" });
+    }
+    assert.equal(await client.request("ping"), "pong");
+    assert.ok(daemon.running);
+  });
+
+  test("the token is kept in a file only its owner can read, where `st daemon stop` finds it", async () => {
+    const { stat, readdir, readFile } = await import("node:fs/promises");
+    const run = join(dir, "run");
+    const file = (await readdir(run)).find((f) => f.endsWith(".admin-token"));
+    assert.ok(file, "an admin-token file");
+    assert.equal((await stat(join(run, file))).mode & 0o777, 0o600);
+    assert.equal(await readFile(join(run, file), "utf8"), daemon.adminToken);
+  });
+
   test("answers, then the daemon exits cleanly", async () => {
     const own = await SidecarProcess.start({ port: await freePort(), cacheDir: join(dir, "second"), testModels: true });
     const ownClient = own.client(30_000);
-    assert.equal(await ownClient.request("shutdown"), "shutdown initiated");
+    assert.equal(await ownClient.request("shutdown", {}, { adminToken: own.adminToken }), "shutdown initiated");
     await ownClient.close();
     const code = await new Promise<number | null>((resolve) => {
       if (!own.running) resolve(own.child.exitCode);
@@ -271,7 +289,7 @@ describe("shutdown", () => {
       dealer.connect(own.endpoint);
       try {
         await new Promise((r) => setTimeout(r, 100));
-        await dealer.send(["", JSON.stringify({ id: round, method: "shutdown", params: {} })]);
+        await dealer.send(["", JSON.stringify({ id: round, method: "shutdown", params: {}, admin_token: own.adminToken })]);
         const reply = await dealer.receive().catch(() => undefined);
         assert.ok(reply, `round ${round}: the reply was lost`);
         assert.equal(JSON.parse(reply.at(-1)!.toString("utf8")).result, "shutdown initiated");

@@ -2,9 +2,10 @@
 // pg_steadytext in database "test", and (optionally) a sidecar on its own port
 // with the tiny test models, mirroring into that database.
 
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { PgCluster } from "../../scripts/lib/pg-cluster.js";
 import { freePort, SidecarProcess, type SidecarOptions } from "../../scripts/lib/sidecar-process.js";
@@ -18,6 +19,8 @@ export interface TestStackOptions {
 }
 
 export class TestStack {
+  /** The daemon's admin token (STEADYTEXT_ADMIN_TOKEN and steadytext.daemon_admin_token). */
+  readonly adminToken = randomBytes(24).toString("hex");
   sidecar: SidecarProcess | undefined;
   private readonly clients: pg.Client[] = [];
 
@@ -35,6 +38,14 @@ export class TestStack {
     await cluster.createDatabase(DATABASE);
     const stack = new TestStack(dir, cluster, await freePort());
     await cluster.query(`ALTER DATABASE ${DATABASE} SET steadytext.daemon_port = ${stack.daemonPort}`);
+    // The daemon's admin token, as a superuser configures it: in the server's own settings, readable by nobody else.
+    // The daemon's admin token in a file only the server's OS user reads, as a superuser configures it.
+    const tokenDir = join(dir, "secrets");
+    await mkdir(tokenDir, { mode: 0o700 });
+    await writeFile(join(tokenDir, "admin-token"), stack.adminToken, { mode: 0o600 });
+    await cluster.chownToServer(tokenDir);
+    await cluster.chownToServer(join(tokenDir, "admin-token"));
+    await cluster.query(`ALTER DATABASE ${DATABASE} SET steadytext.daemon_admin_token_file = '${join(tokenDir, "admin-token")}'`);
     if (options.sidecar !== false) await stack.startSidecar(options.sidecarEnv);
     return stack;
   }
@@ -45,7 +56,7 @@ export class TestStack {
       cacheDir: join(this.dir, port === this.daemonPort ? "cache" : `cache-${port}`),
       testModels: true,
       pgUrl: this.cluster.url(DATABASE),
-      env,
+      env: { STEADYTEXT_ADMIN_TOKEN: this.adminToken, ...env },
       stderr: process.env.STEADYTEXT_TEST_DAEMON_LOGS ? "inherit" : "capture",
     };
   }

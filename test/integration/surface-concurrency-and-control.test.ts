@@ -106,6 +106,24 @@ describe("daemon control from SQL", () => {
     await stack.startSidecar();
   });
 
+  test("the daemon checks the stop itself: without its admin token even a superuser's stop is refused", async () => {
+    const session = await stack.connect();
+    await session.query("SET steadytext.daemon_admin_token_file = ''");
+    await assert.rejects(session.query("SELECT steadytext_daemon_stop()"), { code: "42501", message: /admin token/ });
+    const wrong = join(stack.dir, "wrong-token");
+    await writeFile(wrong, "a-wrong-token-of-enough-length");
+    await stack.cluster.chownToServer(wrong);
+    await session.query(`SET steadytext.daemon_admin_token_file = '${wrong}'`);
+    await assert.rejects(session.query("SELECT steadytext_daemon_stop()"), { code: "42501" });
+    assert.ok(stack.sidecar!.running);
+    const client = stack.sidecar!.client(5000);
+    try {
+      assert.equal(await client.request("ping"), "pong");
+    } finally {
+      await client.close();
+    }
+  });
+
   test("steadytext_daemon_start() runs the configured command with fixed arguments, as the server's user, without a shell", async () => {
     // A stand-in for st that records how it was run: the checkout itself may
     // not be readable by the server's OS user, and `st daemon start` with

@@ -1,5 +1,6 @@
 // st daemon start|stop|status|restart
 
+import { readAdminToken } from "../daemon/admin-token.js";
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
@@ -83,7 +84,7 @@ async function stop(flags: ConnectionFlags): Promise<void> {
   const settings = loadSettings(withEnvironment(flags));
   const pid = await runningPid(settings.pidFile);
   const client = new DaemonClient(settings.endpoint, 2000);
-  const asked = await client.request("shutdown", {}, { timeoutMs: 2000 }).then(
+  const asked = await client.request("shutdown", {}, { timeoutMs: 2000, adminToken: readAdminToken(settings) }).then(
     () => true,
     () => false,
   );

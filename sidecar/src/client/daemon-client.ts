@@ -31,6 +31,8 @@ interface Waiter {
 export interface RequestOptions {
   timeoutMs?: number;
   origin?: Origin;
+  /** The daemon's admin token, for admin methods (shutdown). */
+  adminToken?: string | undefined;
 }
 
 export class DaemonClient {
@@ -103,7 +105,7 @@ export class DaemonClient {
           reject(error);
         },
       });
-      const body = { id, method, params, ...(options.origin ? { origin: options.origin } : {}) };
+      const body = { id, method, params, ...(options.origin ? { origin: options.origin } : {}), ...(options.adminToken ? { admin_token: options.adminToken } : {}) };
       this.send(JSON.stringify(body)).catch((error: unknown) => this.waiters.get(id)?.onError(error as Error));
     });
   }

@@ -65,6 +65,8 @@ const environmentSchema = z.object({
   STEADYTEXT_STREAM_ACK_TIMEOUT_MS: positiveInt,
   STEADYTEXT_PG_URL: text,
   STEADYTEXT_PID_FILE: text,
+  STEADYTEXT_ADMIN_TOKEN: z.string().min(16, "STEADYTEXT_ADMIN_TOKEN must be at least 16 characters").max(512).optional(),
+  STEADYTEXT_ADMIN_TOKEN_FILE: text,
   STEADYTEXT_LOG_FILE: text,
   STEADYTEXT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   STEADYTEXT_GENERATION_CACHE_CAPACITY: positiveInt,
@@ -121,6 +123,10 @@ export interface Settings {
   streamAckTimeoutMs: number;
   pgUrl: string | undefined;
   pidFile: string;
+  /** The secret admin methods (shutdown) must carry; generated and kept in adminTokenFile when not given. */
+  adminToken: string | undefined;
+  /** Where the daemon keeps its admin token (mode 0600), for `st daemon stop` of the same OS user. */
+  adminTokenFile: string;
   logFile: string;
   logLevel: string;
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
@@ -203,6 +209,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     streamAckTimeoutMs: e.STEADYTEXT_STREAM_ACK_TIMEOUT_MS ?? 30_000,
     pgUrl: e.STEADYTEXT_PG_URL,
     pidFile: resolve(e.STEADYTEXT_PID_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.pid`)),
+    adminToken: e.STEADYTEXT_ADMIN_TOKEN,
+    adminTokenFile: resolve(e.STEADYTEXT_ADMIN_TOKEN_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.admin-token`)),
     logFile: resolve(e.STEADYTEXT_LOG_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.log`)),
     logLevel: e.STEADYTEXT_LOG_LEVEL ?? "info",
     cacheLimits: {

@@ -13,6 +13,7 @@ import { configureLogger, logger } from "../util/logger.js";
 import { QueueService } from "../queue/queue-service.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { DAEMON_VERSION, DaemonServer } from "./server.js";
+import { establishAdminToken } from "./admin-token.js";
 
 export interface RunOptions {
   /** Log to the log file instead of stderr (a background daemon has no terminal). */
@@ -68,7 +69,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
     return stopping;
   };
 
-  server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request") }, queue);
+  server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request"), adminToken: establishAdminToken(settings) }, queue);
   await server.start();
   queue?.start();
   await writePidFile(settings.pidFile);

@@ -36,6 +36,7 @@ import { logger } from "../util/logger.js";
 import { VERSION } from "../version.js";
 import { WordChunker } from "./word-chunker.js";
 import { StreamSession } from "./stream-session.js";
+import { ADMIN_METHODS, adminTokenMatches } from "./admin-token.js";
 import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
 
@@ -63,6 +64,8 @@ const WORK_METHODS = new Set<string>(["generate", "generate_iter", "embed", "emb
 export interface ServerHooks {
   /** Called when a client asks the daemon to shut down. */
   onShutdownRequested(): void;
+  /** The token admin methods must carry (admin-token.ts). */
+  adminToken: string;
 }
 
 export class DaemonServer {
@@ -149,6 +152,10 @@ export class DaemonServer {
     const method = request.method;
     if (!(METHODS as readonly string[]).includes(method)) {
       this.reply(envelope, { id: request.id, result: null, error: new ProtocolError("unknown_method", `Unknown method: ${method}`).toWire() });
+      return;
+    }
+    if (ADMIN_METHODS.has(method) && !adminTokenMatches(this.hooks.adminToken, request.admin_token)) {
+      this.reply(envelope, { id: request.id, result: null, error: new ProtocolError("forbidden", `${method} needs the daemon's admin token`).toWire() });
       return;
     }
     // Only work that a client may cancel is "in flight"; status and ping are answered at once.

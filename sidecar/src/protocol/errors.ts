@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   "unavailable",
   "cancelled",
   "rate_limited",
+  "forbidden",
   "internal",
 ] as const;
 

@@ -156,6 +156,8 @@ export const requestEnvelope = z.object({
   params: z.record(z.string(), z.unknown(), { error: "params must be an object" }).nullish(),
   /** Ours: the database a SQL request came from, and its session user (whose steadytext_rate_limits apply). */
   origin: z.object({ database: identifier, user: identifier.nullish() }).nullish(),
+  /** Ours: the daemon's admin token, which admin methods (shutdown) must carry. */
+  admin_token: z.string().max(512).nullish(),
 });
 export type RequestEnvelope = z.output<typeof requestEnvelope>;
 export type RequestId = RequestEnvelope["id"];
