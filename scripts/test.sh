@@ -18,6 +18,10 @@ node --import tsx --test --test-concurrency=2 --test-reporter=spec sidecar/test/
 echo "== integration tests (PostgreSQL + extension + sidecar)"
 node --import tsx --test --test-concurrency=1 --test-reporter=spec test/integration/*.test.ts
 
+echo "== fuzz, small (npm run test:fuzz runs the big one; the daemon's part ran with the sidecar tests)"
+FUZZER="$(bash extension/fuzz/build.sh)"
+if [[ "$FUZZER" == *libfuzzer ]]; then "$FUZZER" -runs=100000 -seed=1; else "$FUZZER" 100000 1; fi
+
 echo "== pgTAP"
 node --import tsx test/pgtap/run.ts
 
