@@ -167,6 +167,53 @@ close_socket(void)
 	st_socket_endpoint = NULL;
 }
 
+/* With steadytext.daemon_curve_public_key set, talk CURVE: the daemon's public key and our key pair */
+static void
+set_curve_keys(void *sock)
+{
+	FILE	   *file;
+	char		secret[64];
+	char		public[41];
+	size_t		len;
+
+	if (st_daemon_curve_public_key == NULL || st_daemon_curve_public_key[0] == '\0')
+		return;
+	if (strlen(st_daemon_curve_public_key) != 40)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steadytext.daemon_curve_public_key must be a 40-character Z85 key")));
+	if (st_curve_client_key_file == NULL || st_curve_client_key_file[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steadytext.curve_client_key_file must be set when steadytext.daemon_curve_public_key is")));
+	file = AllocateFile(st_curve_client_key_file, "r");
+	if (file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read steadytext.curve_client_key_file \"%s\": %m", st_curve_client_key_file)));
+	len = fread(secret, 1, sizeof(secret) - 1, file);
+	FreeFile(file);
+	while (len > 0 && (secret[len - 1] == '\n' || secret[len - 1] == '\r' || secret[len - 1] == ' '))
+		len--;
+	secret[len] = '\0';
+	if (len != 40 || zmq_curve_public(public, secret) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steadytext.curve_client_key_file does not hold a 40-character Z85 secret key")));
+	if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, st_daemon_curve_public_key, 40) != 0 ||
+		zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, public, 40) != 0 ||
+		zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, 40) != 0)
+	{
+		int			save_errno = errno;
+
+		explicit_bzero(secret, sizeof(secret));
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not set CURVE keys: %s", zmq_strerror(save_errno))));
+	}
+	explicit_bzero(secret, sizeof(secret));
+}
+
 /* Connect to each endpoint of a comma-separated list */
 static void
 connect_endpoints(void *sock, const char *endpoints)
@@ -308,6 +355,7 @@ get_socket(void)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
 		}
+		set_curve_keys(sock);
 		connect_endpoints(sock, endpoint);
 		start_monitor(sock);
 	}

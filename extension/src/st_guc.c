@@ -24,6 +24,8 @@ int			st_reconnect_wait_ms = 5000;
 int			st_on_unavailable = ST_ON_UNAVAILABLE_NULL;
 char	   *st_daemon_command = NULL;
 char	   *st_daemon_admin_token_file = NULL;
+char	   *st_daemon_curve_public_key = NULL;
+char	   *st_curve_client_key_file = NULL;
 
 static const struct config_enum_entry on_unavailable_options[] = {
 	{"null", ST_ON_UNAVAILABLE_NULL, false},
@@ -125,6 +127,15 @@ st_guc_init(void)
 							   "File holding the daemon's admin token, which steadytext_daemon_stop() sends.",
 							   "Readable by the server's OS user only. Without it the daemon refuses to stop on request from SQL.",
 							   &st_daemon_admin_token_file, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("steadytext.daemon_curve_public_key",
+							   "The daemon's CURVE public key (Z85, server.pub of st keys generate); set, connections use CURVE.",
+							   NULL, &st_daemon_curve_public_key, "", PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("steadytext.curve_client_key_file",
+							   "File holding this server's CURVE secret key (client.key of st keys generate).",
+							   "Readable by the server's OS user only.",
+							   &st_curve_client_key_file, "", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("steadytext");

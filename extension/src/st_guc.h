@@ -18,6 +18,8 @@ extern int	st_request_timeout_ms;
 extern int	st_connect_timeout_ms;
 extern int	st_reconnect_wait_ms;
 extern char *st_daemon_admin_token_file;
+extern char *st_daemon_curve_public_key;
+extern char *st_curve_client_key_file;
 extern int	st_on_unavailable;
 extern char *st_daemon_command;
 

@@ -40,6 +40,10 @@ export interface SidecarOptions {
   env?: Record<string, string>;
   /** Where the daemon's stderr goes; "inherit" shows it, "ignore" (default) drops it, "capture" keeps it in `log`. */
   stderr?: "inherit" | "ignore" | "capture";
+  /** Where clients connect, when not where the daemon binds (a daemon bound to 0.0.0.0). */
+  connectEndpoint?: string;
+  /** CURVE keys clients use, for a daemon that requires them. */
+  curve?: { serverPublicKey: string; publicKey: string; secretKey: string };
 }
 
 const adminTokens = new WeakMap<SidecarOptions, string>();
@@ -62,7 +66,7 @@ export class SidecarProcess {
     readonly options: SidecarOptions,
     readonly child: ChildProcess,
   ) {
-    this.endpoint = options.env?.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://127.0.0.1:${options.port}`;
+    this.endpoint = options.connectEndpoint ?? options.env?.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://127.0.0.1:${options.port}`;
     this.adminToken = SidecarProcess.environment(options).STEADYTEXT_ADMIN_TOKEN!;
     this.exited = new Promise((r) => child.once("exit", (code) => r(code)));
     child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (this.log += chunk));
@@ -90,7 +94,7 @@ export class SidecarProcess {
       stdio: ["ignore", "ignore", options.stderr === "capture" ? "pipe" : (options.stderr ?? "ignore")],
     });
     const sidecar = new SidecarProcess(options, child);
-    const client = new DaemonClient(sidecar.endpoint, 1000);
+    const client = new DaemonClient(sidecar.endpoint, 1000, options.curve);
     const deadline = Date.now() + timeoutMs;
     let exitCode: number | null | undefined;
     void sidecar.exited.then((code) => (exitCode = code));
@@ -112,7 +116,7 @@ export class SidecarProcess {
   }
 
   client(timeoutMs = 30_000): DaemonClient {
-    return new DaemonClient(this.endpoint, timeoutMs);
+    return new DaemonClient(this.endpoint, timeoutMs, this.options.curve);
   }
 
   get running(): boolean {

@@ -9,6 +9,7 @@ import { DAEMON_VERSION } from "../daemon/server.js";
 import { registerCacheCommands } from "./cache-commands.js";
 import { registerDaemonCommands } from "./daemon-commands.js";
 import { registerModelCommands } from "./model-commands.js";
+import { registerKeyCommands } from "./key-commands.js";
 import { registerTaskCommands } from "./task-commands.js";
 
 const program = new Command("st")
@@ -21,6 +22,7 @@ registerDaemonCommands(program);
 registerTaskCommands(program);
 registerCacheCommands(program);
 registerModelCommands(program);
+registerKeyCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -46,9 +46,16 @@ export class DaemonClient {
   constructor(
     readonly endpoint: string,
     private readonly defaultTimeoutMs = 30_000,
+    /** CURVE keys (Z85) for a daemon that requires them. */
+    curve?: { serverPublicKey: string; publicKey: string; secretKey: string },
   ) {
     // immediate: nothing queues for a daemon that is not there; sendTimeout: a send never waits forever.
-    this.socket = new Dealer({ linger: 0, immediate: true, sendTimeout: defaultTimeoutMs });
+    this.socket = new Dealer({
+      linger: 0,
+      immediate: true,
+      sendTimeout: defaultTimeoutMs,
+      ...(curve ? { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey } : {}),
+    });
     this.socket.connect(endpoint);
     this.loop = this.receive();
   }

@@ -67,6 +67,8 @@ const environmentSchema = z.object({
   STEADYTEXT_PID_FILE: text,
   STEADYTEXT_ADMIN_TOKEN: z.string().min(16, "STEADYTEXT_ADMIN_TOKEN must be at least 16 characters").max(512).optional(),
   STEADYTEXT_ADMIN_TOKEN_FILE: text,
+  STEADYTEXT_CURVE_SECRET_KEY_FILE: text,
+  STEADYTEXT_ALLOW_INSECURE_REMOTE: z.enum(["0", "1", "false", "true"]).optional(),
   STEADYTEXT_LOG_FILE: text,
   STEADYTEXT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
   STEADYTEXT_GENERATION_CACHE_CAPACITY: positiveInt,
@@ -127,6 +129,10 @@ export interface Settings {
   adminToken: string | undefined;
   /** Where the daemon keeps its admin token (mode 0600), for `st daemon stop` of the same OS user. */
   adminTokenFile: string;
+  /** The daemon's CURVE secret key (Z85, from `st keys generate`); required on a non-loopback endpoint. */
+  curveSecretKeyFile: string | undefined;
+  /** Plain TCP on a non-loopback endpoint, knowingly. */
+  allowInsecureRemote: boolean;
   logFile: string;
   logLevel: string;
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
@@ -210,6 +216,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pgUrl: e.STEADYTEXT_PG_URL,
     pidFile: resolve(e.STEADYTEXT_PID_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.pid`)),
     adminToken: e.STEADYTEXT_ADMIN_TOKEN,
+    curveSecretKeyFile: e.STEADYTEXT_CURVE_SECRET_KEY_FILE === undefined ? undefined : resolve(e.STEADYTEXT_CURVE_SECRET_KEY_FILE),
+    allowInsecureRemote: e.STEADYTEXT_ALLOW_INSECURE_REMOTE === "1" || e.STEADYTEXT_ALLOW_INSECURE_REMOTE === "true",
     adminTokenFile: resolve(e.STEADYTEXT_ADMIN_TOKEN_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.admin-token`)),
     logFile: resolve(e.STEADYTEXT_LOG_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.log`)),
     logLevel: e.STEADYTEXT_LOG_LEVEL ?? "info",

@@ -37,6 +37,7 @@ import { VERSION } from "../version.js";
 import { WordChunker } from "./word-chunker.js";
 import { StreamSession } from "./stream-session.js";
 import { ADMIN_METHODS, adminTokenMatches } from "./admin-token.js";
+import { routerSecurity } from "./transport-security.js";
 import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
 
@@ -93,6 +94,7 @@ export class DaemonServer {
       maxMessageSize: settings.maxRequestBytes * HARD_MESSAGE_LIMIT_FACTOR,
       receiveHighWaterMark: 10_000,
       sendHighWaterMark: 10_000,
+      ...routerSecurity(settings),
     });
   }
 
