@@ -3,8 +3,9 @@
 // stops working on a request its caller gave up on; when the daemon comes
 // back the next call simply works.
 //
-// Durations are checked against generous bounds (a hang would take the
-// default 30 s timeout or the whole slow request), never against tight ones.
+// No timed assertions: "promptly" is shown by making the alternative a hang
+// (an hour-long timeout the test would not survive) or by the daemon's own
+// count of cancelled requests; waits are for events, never fixed sleeps.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -12,7 +13,6 @@ import type pg from "pg";
 import type { StatusResult } from "../../sidecar/src/protocol/index.js";
 import { TestStack } from "../harness/test-stack.js";
 
-const SLACK_MS = 1500;
 
 async function timed<T>(work: () => Promise<T>): Promise<{ ms: number; value: T | undefined; error: (Error & { code?: string }) | undefined }> {
   const started = performance.now();
@@ -30,7 +30,7 @@ async function occupyDaemon(stack: TestStack, count: number): Promise<Promise<un
   const running = sessions.map((session, i) =>
     session.query("SELECT steadytext_generate($1, 1800, false)", [`long generation ${i} to keep the daemon busy`]).catch(() => undefined),
   );
-  await new Promise((r) => setTimeout(r, 200));
+  await stack.waitFor(async () => (await daemonStatus(stack)).in_flight >= count, 30_000);
   return running;
 }
 
@@ -47,7 +47,7 @@ async function daemonStatus(stack: TestStack): Promise<StatusResult> {
 async function expectOneCancellation(stack: TestStack, scenario: () => Promise<void>): Promise<void> {
   const before = (await daemonStatus(stack)).cancelled;
   await scenario();
-  await stack.waitFor(async () => (await daemonStatus(stack)).cancelled === before + 1, 5000);
+  await stack.waitFor(async () => (await daemonStatus(stack)).cancelled === before + 1, 30_000);
 }
 
 describe("daemon down", () => {
@@ -61,19 +61,21 @@ describe("daemon down", () => {
   after(() => stack.stop());
 
   test("calls return NULL within the connect timeout", async () => {
-    await session.query("SET steadytext.connect_timeout_ms = 500");
+    // An hour-long request timeout: only the connect timeout can end this call.
+    await session.query("SET steadytext.connect_timeout_ms = 500; SET steadytext.request_timeout_ms = 3600000");
     const first = await timed(() => session.query("SELECT steadytext_generate('hello') AS g, steadytext_embed('hello') AS e"));
     assert.equal(first.error, undefined);
     assert.equal(first.value!.rows[0].g, null);
     assert.equal(first.value!.rows[0].e, null);
-    assert.ok(first.ms < 500 * 2 + SLACK_MS, `took ${first.ms} ms`);
   });
 
   test("later calls do not wait again while the daemon stays down", async () => {
+    // Were they to wait for a connection again, 50 rows would take 50 hours.
+    await session.query("SET steadytext.connect_timeout_ms = 3600000");
     const rows = await timed(() => session.query("SELECT steadytext_generate('row ' || i) FROM generate_series(1, 50) i"));
+    await session.query("SET steadytext.connect_timeout_ms = 500");
     assert.equal(rows.error, undefined);
     assert.ok(rows.value!.rows.every((r: { steadytext_generate: unknown }) => r.steadytext_generate === null));
-    assert.ok(rows.ms < SLACK_MS * 2, `50 rows took ${rows.ms} ms`);
   });
 
   test("every kind of call answers NULL, never a made-up value", async () => {
@@ -104,10 +106,9 @@ describe("daemon down", () => {
 
   test("after the daemon comes back the next call works, without reconnecting", async () => {
     await stack.startSidecar();
-    // zmq reconnects in the background every 100 ms; give it one interval.
-    await new Promise((r) => setTimeout(r, 300));
-    const { rows } = await session.query("SELECT steadytext_generate('hello', 10) AS g");
-    assert.equal(typeof rows[0].g, "string");
+    // zmq reconnects in the background (every 100 ms): the same session's calls answer again once it has.
+    const text = await stack.waitFor(async () => (await session.query("SELECT steadytext_generate('hello', 10) AS g")).rows[0].g as string | null ?? undefined, 30_000);
+    assert.equal(typeof text, "string");
   });
 });
 
@@ -125,8 +126,9 @@ describe("slow daemon and cancellation", () => {
   async function signalWhileWaiting(signal: "pg_cancel_backend" | "pg_terminate_backend", sql: string) {
     const session = await stack.connect();
     const { rows } = await session.query("SELECT pg_backend_pid() AS pid");
+    const before = (await daemonStatus(stack)).in_flight;
     const waiting = timed(() => session.query(sql));
-    await new Promise((r) => setTimeout(r, 300));
+    await stack.waitFor(async () => (await daemonStatus(stack)).in_flight > before, 30_000);
     await stack.query(`SELECT ${signal}($1)`, [rows[0].pid]);
     return waiting;
   }
@@ -138,7 +140,6 @@ describe("slow daemon and cancellation", () => {
       await session.query("SET statement_timeout = 400");
       const result = await timed(() => session.query("SELECT steadytext_generate('cancel me', 100, false)"));
       assert.equal(result.error?.code, "57014", `expected query_canceled, got ${result.error?.message ?? "a result"}`);
-      assert.ok(result.ms < 400 + SLACK_MS, `cancelled after ${result.ms} ms`);
       await Promise.all(busy);
     });
   });
@@ -148,7 +149,6 @@ describe("slow daemon and cancellation", () => {
       const busy = await occupyDaemon(stack, 2);
       const result = await signalWhileWaiting("pg_cancel_backend", "SELECT steadytext_generate('cancel me too', 100, false)");
       assert.equal(result.error?.code, "57014");
-      assert.ok(result.ms < 300 + SLACK_MS, `cancelled after ${result.ms} ms`);
       await Promise.all(busy);
     });
   });
@@ -159,7 +159,6 @@ describe("slow daemon and cancellation", () => {
       const busy = await occupyDaemon(stack, 2);
       const result = await signalWhileWaiting("pg_terminate_backend", "SELECT steadytext_generate('terminate me', 1500, false)");
       assert.ok(result.error, "the session should have been terminated");
-      assert.ok(result.ms < 300 + SLACK_MS, `terminated after ${result.ms} ms`);
       await Promise.all(busy);
     });
   });
@@ -172,7 +171,6 @@ describe("slow daemon and cancellation", () => {
       const result = await timed(() => session.query("SELECT steadytext_generate('too slow', 1500, false) AS g"));
       assert.equal(result.error, undefined);
       assert.equal(result.value!.rows[0].g, null);
-      assert.ok(result.ms < 300 + SLACK_MS, `took ${result.ms} ms`);
       await Promise.all(busy);
     });
   });
