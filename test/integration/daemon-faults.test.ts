@@ -66,7 +66,7 @@ test(`${BACKENDS} backends with calls in flight, the daemon killed with -9 and r
   const backAt = performance.now();
   const results = await Promise.all(calls);
 
-  const expected = await Promise.all(prompts.map(reference));
+  const expected = await Promise.all(prompts.map((prompt) => reference(prompt)));
   results.forEach((result, i) => assert.equal(result.text, expected[i], `backend ${i}`));
   const waits = results.map((r) => r.endedAt - backAt);
   console.log(
