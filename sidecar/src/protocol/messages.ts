@@ -206,4 +206,6 @@ export interface QueueStats {
   claimed: number;
   completed: number;
   failed: number;
+  /** Lanes asleep until a notification (or a timer) says there is work. */
+  idle_lanes: number;
 }
