@@ -2330,6 +2330,8 @@ BEGIN
     RETURNING * INTO p;
 
     EXECUTE @extschema@._steadytext_pipeline_trigger_sql(p);
+    -- Dropped with the extension (with CASCADE, its triggers too), never left behind pointing at a missing queue.
+    EXECUTE format('ALTER FUNCTION @extschema@.%I() DEPENDS ON EXTENSION pg_steadytext', '_steadytext_auto_embed_' || p.id);
     -- An update fires it only when the text changes, or when the vector is cleared (a request to embed again).
     EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION @extschema@.%I()',
         'steadytext_auto_embed_' || vector_column, source, '_steadytext_auto_embed_' || p.id);

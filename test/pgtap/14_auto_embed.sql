@@ -4,7 +4,7 @@
 -- transaction the sidecar's worker sees none of this; the worker's side is
 -- played here by calling its functions (claim, finish) directly.
 BEGIN;
-SELECT plan(48);
+SELECT plan(50);
 
 \ir helpers.psql
 
@@ -111,6 +111,13 @@ SELECT is(pg_temp.items('pgtap_tickets'), 0::bigint, 'and its queue items');
 SELECT has_column('pgtap_tickets', 'vec', 'the column stays unless asked');
 DROP TABLE pgtap_docs;
 SELECT is((SELECT count(*) FROM steadytext_auto_embed_pipelines), 0::bigint, 'a dropped table takes its pipeline with it');
+
+-- Dropping the extension: not by accident, and with CASCADE no broken trigger is left behind
+CREATE TABLE pgtap_survivor (id int PRIMARY KEY, body text);
+SELECT steadytext_auto_embed('pgtap_survivor', 'body', create_index := false);
+SELECT throws_ok($$DROP EXTENSION pg_steadytext$$, '2BP01', NULL, 'the extension cannot be dropped from under a pipeline by accident');
+DROP EXTENSION pg_steadytext CASCADE;
+SELECT lives_ok($$INSERT INTO pgtap_survivor VALUES (1, 'after the extension')$$, 'with CASCADE, the table keeps working without it');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -224,7 +224,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       worker: e.STEADYTEXT_QUEUE_WORKER ?? true,
       databases: (e.STEADYTEXT_QUEUE_DATABASES ?? "").split(",").map((d) => d.trim()).filter((d) => d.length > 0),
       batchSize: e.STEADYTEXT_QUEUE_BATCH_SIZE ?? 64,
-      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel,
+      // One lane more than contexts: one claims or stores while the others compute.
+      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel + 1,
       leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
       safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
     },
