@@ -18,12 +18,21 @@ const STOP_TIMEOUT_MS = 10_000;
 interface StartFlags extends ConnectionFlags {
   foreground?: boolean;
   testModels?: boolean;
+  http?: string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The variables a start passes on: --test-models and --http become their STEADYTEXT_* settings. */
+function startEnvironment(flags: StartFlags): NodeJS.ProcessEnv {
+  return withEnvironment(flags, {
+    ...(flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
+    ...(flags.http !== undefined ? { STEADYTEXT_HTTP_ADDR: flags.http } : {}),
+  });
+}
+
 function settingsFrom(flags: StartFlags): Settings {
-  return loadSettings(withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}));
+  return loadSettings(startEnvironment(flags));
 }
 
 async function statusOf(settings: Settings): Promise<{ pid: number | undefined; status: StatusResult | undefined }> {
@@ -55,7 +64,7 @@ async function start(flags: StartFlags): Promise<void> {
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ["ignore", log, log],
-    env: withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
+    env: startEnvironment(flags),
   });
   closeSync(log);
   child.unref();
@@ -152,6 +161,7 @@ export function registerDaemonCommands(program: Command): void {
   connection(daemon.command("start").description("start the daemon (in the background unless --foreground)"))
     .option("--foreground", "run in this process")
     .option("--test-models", "use the tiny generated test models (STEADYTEXT_TEST_MODELS=1)")
+    .option("--http <[host:]port>", "also serve the OpenAI-compatible HTTP API, on loopback unless a host is named (STEADYTEXT_HTTP_ADDR)")
     .addOption(new Option("--log-to-file", "log to the daemon's log file (used for background starts)").hideHelp())
     .action(async (flags: StartFlags & { logToFile?: boolean }) => {
       if (flags.foreground && flags.logToFile) {
@@ -168,6 +178,7 @@ export function registerDaemonCommands(program: Command): void {
     .action(status);
   connection(daemon.command("restart").description("stop, then start the daemon"))
     .option("--test-models", "use the tiny generated test models")
+    .option("--http <[host:]port>", "also serve the OpenAI-compatible HTTP API (STEADYTEXT_HTTP_ADDR)")
     .action(async (flags: StartFlags) => {
       await stop(flags);
       await start(flags);

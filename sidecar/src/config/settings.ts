@@ -83,6 +83,13 @@ const environmentSchema = z.object({
   STEADYTEXT_QUEUE_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   STEADYTEXT_QUEUE_LEASE_SECONDS: z.coerce.number().int().min(2).max(86_400).optional(),
   STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
+  /** The OpenAI-compatible HTTP API: "[HOST:]PORT"; a bare port listens on loopback. */
+  STEADYTEXT_HTTP_ADDR: z
+    .string()
+    .regex(/^((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/, "must be PORT or HOST:PORT ([IPv6]:PORT)")
+    .optional(),
+  /** A bearer token the HTTP API requires (none: no authentication, which is why it listens on loopback by default). */
+  STEADYTEXT_HTTP_TOKEN: text,
   XDG_CACHE_HOME: text,
 });
 
@@ -126,6 +133,22 @@ export interface Settings {
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
   cacheTtlSeconds: number | undefined;
   queue: QueueSettings;
+  /** The OpenAI-compatible HTTP API, when STEADYTEXT_HTTP_ADDR asks for it. */
+  http: HttpSettings | undefined;
+}
+
+export interface HttpSettings {
+  host: string;
+  port: number;
+  token: string | undefined;
+}
+
+/** "[HOST:]PORT" to a listen address; loopback unless a host is named. */
+export function parseHttpAddress(address: string): { host: string; port: number } {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(address.trim());
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) throw new SettingsError(`'${address}' is not PORT or HOST:PORT (port 1-65535)`);
+  return { host: match[1]?.replace(/^\[|\]$/g, "") ?? DEFAULT_DAEMON_HOST, port };
 }
 
 export interface QueueSettings {
@@ -228,5 +251,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
       safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
     },
+    http: e.STEADYTEXT_HTTP_ADDR ? { ...parseHttpAddress(e.STEADYTEXT_HTTP_ADDR), token: e.STEADYTEXT_HTTP_TOKEN } : undefined,
   };
 }
