@@ -90,6 +90,8 @@ const environmentSchema = z.object({
     .optional(),
   /** A bearer token the HTTP API requires (none: no authentication, which is why it listens on loopback by default). */
   STEADYTEXT_HTTP_TOKEN: text,
+  /** How the TypeScript library answers: "auto" (the daemon when one answers, else in-process), "daemon" or "local". */
+  STEADYTEXT_LIBRARY_BACKEND: z.enum(["auto", "daemon", "local"]).optional(),
   XDG_CACHE_HOME: text,
 });
 
@@ -135,6 +137,7 @@ export interface Settings {
   queue: QueueSettings;
   /** The OpenAI-compatible HTTP API, when STEADYTEXT_HTTP_ADDR asks for it. */
   http: HttpSettings | undefined;
+  libraryBackend: "auto" | "daemon" | "local";
 }
 
 export interface HttpSettings {
@@ -251,6 +254,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
       safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
     },
+    libraryBackend: e.STEADYTEXT_LIBRARY_BACKEND ?? "auto",
     http: e.STEADYTEXT_HTTP_ADDR ? { ...parseHttpAddress(e.STEADYTEXT_HTTP_ADDR), token: e.STEADYTEXT_HTTP_TOKEN } : undefined,
   };
 }
