@@ -76,7 +76,8 @@ describe("cross-face determinism", () => {
   });
 
   test("a chat with one user message is the completion of its text, streamed or not", async () => {
-    const prompt = "HTTP face: a chat about indexes";
+    // A prompt whose answer differs from that of "User: SQL is" on the tiny test model.
+    const prompt = "SQL is";
     const { json } = await post("/v1/chat/completions", { model: "default", messages: [{ role: "user", content: prompt }], max_tokens: 20 });
     const chat = (json as { choices: Array<{ message: { role: string; content: string }; finish_reason: string }> }).choices[0]!;
     assert.equal(chat.message.role, "assistant");
@@ -90,6 +91,17 @@ describe("cross-face determinism", () => {
     assert.ok(chunks.every((c) => c.object === "chat.completion.chunk"));
     assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, "stop");
     assert.equal(chunks.map((c) => c.choices[0]!.delta.content ?? "").join(""), chat.message.content);
+  });
+
+  test("a longer chat is one prompt of its turns, each prefixed with its role, ending with 'Assistant:'", async () => {
+    const messages = [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: [{ type: "text", text: "SQL " }, { type: "text", text: "is" }] },
+    ];
+    const { status, json } = await post("/v1/chat/completions", { messages, max_tokens: 12 });
+    assert.equal(status, 200, JSON.stringify(json));
+    const [row] = await stack.query<{ v: string }>("SELECT steadytext_generate($1, 12) AS v", ["System: Be brief.\n\nUser: SQL is\n\nAssistant:"]);
+    assert.equal((json as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, row!.v);
   });
 
   test("a streamed completion computed token by token has the chunks of the same text replayed from the cache", async () => {
