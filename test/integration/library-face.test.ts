@@ -5,7 +5,9 @@
 // SteadyTextError from both paths.
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { execFile } from "node:child_process";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 import * as library from "../../sidecar/src/index.js";
 import { freePort } from "../../scripts/lib/sidecar-process.js";
@@ -167,6 +169,16 @@ describe("choosing the backend", () => {
     await using("daemon", localEnv, async () => {
       await assert.rejects(library.generate("x"), (error: unknown) => error instanceof library.SteadyTextError && error.code === "unavailable" && /no daemon answers/.test(error.message));
     });
+  });
+
+  test("a script that never calls close() still exits once its daemon calls are done", async () => {
+    const entry = resolve(import.meta.dirname, "..", "..", "sidecar", "src", "index.ts");
+    const script = `const { generate } = await import(${JSON.stringify(entry)}); console.log(await generate("Library face: exit", { maxNewTokens: 4 }));`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      env: { ...daemonEnv, STEADYTEXT_LIBRARY_BACKEND: "daemon" },
+      timeout: 60_000,
+    });
+    assert.ok(stdout.trim().length > 0);
   });
 
   test("preloadModels loads the in-process models, after which a generation needs no load", async () => {

@@ -42,6 +42,30 @@ export class SteadyTextError extends Error {
 let config: LibraryConfig = {};
 let opening: Promise<Backend> | undefined;
 
+/**
+ * A daemon socket's pending receive keeps Node's event loop alive, so a
+ * script that never calls close() would never exit: the socket is closed once
+ * no call has used it for this long (the next call opens it again).
+ */
+const DAEMON_IDLE_CLOSE_MS = 1000;
+let inFlight = 0;
+let idleTimer: NodeJS.Timeout | undefined;
+
+async function tracked<T>(current: Backend, work: () => Promise<T>): Promise<T> {
+  inFlight++;
+  clearTimeout(idleTimer);
+  try {
+    return await work();
+  } finally {
+    if (--inFlight === 0 && current.kind === "daemon") {
+      idleTimer = setTimeout(() => {
+        if (inFlight === 0 && opening !== undefined) void close();
+      }, DAEMON_IDLE_CLOSE_MS);
+      idleTimer.unref();
+    }
+  }
+}
+
 /** Choose the backend and settings for the calls that follow; closes the current backend. */
 export async function configure(next: LibraryConfig): Promise<void> {
   await close();
@@ -50,6 +74,7 @@ export async function configure(next: LibraryConfig): Promise<void> {
 
 /** Release the daemon socket or the in-process models (the process can then exit). */
 export async function close(): Promise<void> {
+  clearTimeout(idleTimer);
   const current = opening;
   opening = undefined;
   if (current) await (await current.catch(() => undefined))?.close();
@@ -97,7 +122,7 @@ function translated(error: unknown): unknown {
 async function call<T>(work: (b: Backend) => Promise<T>): Promise<T> {
   const current = await backend();
   try {
-    return await work(current);
+    return await tracked(current, () => work(current));
   } catch (error) {
     if (current.kind === "daemon" && error instanceof DaemonError && error.code === "timeout" && choice(loadSettings(config.env ?? process.env)) === "auto") {
       await close();
@@ -115,10 +140,16 @@ export function generate(prompt: string, options: GenerateOptions = {}): Promise
 /** The same text as generate(), in chunks that end at word boundaries, as they are produced. */
 export async function* generateIter(prompt: string, options: GenerateOptions = {}): AsyncGenerator<string> {
   const current = await backend();
+  inFlight++;
+  clearTimeout(idleTimer);
   try {
     yield* current.stream(generateParamsFrom(prompt, options));
   } catch (error) {
     throw translated(error);
+  } finally {
+    // Counted as a call that has ended: the idle timer starts from here.
+    inFlight--;
+    await tracked(current, async () => undefined);
   }
 }
 
