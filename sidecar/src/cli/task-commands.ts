@@ -57,7 +57,8 @@ async function generateCommand(promptArgument: string | undefined, flags: Genera
   await withBackend(flags, async (backend) => {
     if (flags.json) {
       const text = await backend.generate(params);
-      await write(`${JSON.stringify({ text, prompt, seed: flags.seed ?? 42, max_new_tokens: flags.maxNewTokens ?? null, backend: backend.kind })}\n`);
+      const deterministic = !(flags.unsafeMode === true && flags.model?.includes(":") === true);
+      await write(`${JSON.stringify({ text, prompt, seed: flags.seed ?? 42, max_new_tokens: flags.maxNewTokens ?? null, backend: backend.kind, deterministic })}\n`);
       return;
     }
     const end = flags.raw ? "" : "\n";

@@ -10,6 +10,7 @@ import { WordChunker } from "../inference/word-chunker.js";
 import { MODEL_REGISTRY } from "../models/registry.js";
 import { resolveModel } from "../models/resolve.js";
 import { embedParams, GENERATION_SIZES, generateParams, parseParams, rerankParams } from "../protocol/index.js";
+import { isRemoteRequest } from "../remote/remote-provider.js";
 import { HttpError } from "./openai-errors.js";
 import type { ChatCompletionBody, CompletionBody, EmbeddingBody, RerankBody } from "./openai-schemas.js";
 
@@ -82,6 +83,7 @@ export class OpenAiApi {
       schema,
       ...this.modelParams("generation", body.model),
       ...(body.size ? { size: body.size } : {}),
+      unsafe_mode: body.unsafe_mode,
     });
   }
 
@@ -100,11 +102,13 @@ export class OpenAiApi {
     const id = `cmpl-${randomUUID()}`;
     const created = now();
     const model = body.model ?? "default";
+    const deterministic = !isRemoteRequest(params);
     const frame = (text: string, finish: "stop" | null) => ({
       id,
       object: "text_completion",
       created,
       model,
+      deterministic,
       choices: [{ index: 0, text, logprobs: null, finish_reason: finish }],
     });
     if (events) {
@@ -121,12 +125,14 @@ export class OpenAiApi {
     const id = `chatcmpl-${randomUUID()}`;
     const created = now();
     const model = body.model ?? "default";
+    const deterministic = !isRemoteRequest(params);
     if (events) {
       const chunk = (delta: Record<string, string>, finish: "stop" | null) => ({
         id,
         object: "chat.completion.chunk",
         created,
         model,
+        deterministic,
         choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
       });
       events(chunk({ role: "assistant", content: "" }, null));
@@ -140,6 +146,7 @@ export class OpenAiApi {
       object: "chat.completion",
       created,
       model,
+      deterministic,
       choices: [{ index: 0, message: { role: "assistant", content: text, refusal: null }, logprobs: null, finish_reason: "stop" }],
     };
   }
@@ -149,7 +156,7 @@ export class OpenAiApi {
       throw new HttpError(400, "dimensions must be 1024 (the embedding model's size)", "invalid_request_error", null, "dimensions");
     }
     const texts = typeof body.input === "string" ? [body.input] : body.input;
-    const params = parseParams(embedParams, { text_input: texts, seed: body.seed, mode: body.mode, ...this.modelParams("embedding", body.model) });
+    const params = parseParams(embedParams, { text_input: texts, seed: body.seed, mode: body.mode, unsafe_mode: body.unsafe_mode, ...this.modelParams("embedding", body.model) });
     const vectors = (await this.engine.embed(params, { signal })) as number[][];
     const encode = (vector: number[]) =>
       body.encoding_format === "base64" ? Buffer.from(Float32Array.from(vector).buffer).toString("base64") : vector;
@@ -157,6 +164,8 @@ export class OpenAiApi {
       object: "list",
       data: vectors.map((vector, index) => ({ object: "embedding", index, embedding: encode(vector) })),
       model: body.model ?? "default",
+      /** Ours: false for a remote provider's answer, which is neither reproducible nor cached. */
+      deterministic: !isRemoteRequest(params),
     };
   }
 

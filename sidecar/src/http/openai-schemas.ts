@@ -41,6 +41,8 @@ const generationFields = {
   regex: z.string().nullish(),
   choices: z.array(z.string()).nullish(),
   size: z.string().nullish(),
+  /** Allows a remote provider:model (whose answers are not deterministic), as in SQL. */
+  unsafe_mode: z.boolean({ error: "unsafe_mode must be a boolean" }).nullish(),
 };
 
 export const completionBody = z.object({
@@ -103,6 +105,7 @@ export const embeddingBody = z.object({
   // Ours.
   seed: z.number({ error: "seed must be a number" }).nullish(),
   mode: z.string().nullish(),
+  unsafe_mode: z.boolean({ error: "unsafe_mode must be a boolean" }).nullish(),
 });
 export type EmbeddingBody = z.output<typeof embeddingBody>;
 
