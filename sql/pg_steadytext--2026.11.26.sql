@@ -238,8 +238,9 @@ BEGIN
         RAISE EXCEPTION 'unsafe_mode=TRUE requires a model parameter';
     END IF;
     IF model LIKE '%:%' THEN
+        -- A remote provider:model: no cache key (steadytext_models never lists it), so the daemon always answers.
         IF coalesce(unsafe_mode, false) THEN
-            RAISE EXCEPTION 'Remote models are not supported: this daemon runs local GGUF models only';
+            RETURN role || ':remote:' || model;
         END IF;
         RAISE EXCEPTION 'Remote models (containing '':'' ) require unsafe_mode=TRUE';
     END IF;

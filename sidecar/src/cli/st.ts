@@ -10,6 +10,8 @@ import { registerCacheCommands } from "./cache-commands.js";
 import { registerDaemonCommands } from "./daemon-commands.js";
 import { registerModelCommands } from "./model-commands.js";
 import { registerTaskCommands } from "./task-commands.js";
+import { registerVectorCommands } from "./vector-commands.js";
+import { registerCompletionCommand } from "./completion-command.js";
 
 const program = new Command("st")
   .description("SteadyText: deterministic text generation, embeddings and reranking")
@@ -21,6 +23,8 @@ registerDaemonCommands(program);
 registerTaskCommands(program);
 registerCacheCommands(program);
 registerModelCommands(program);
+registerVectorCommands(program);
+registerCompletionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -17,6 +17,7 @@ import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
 import { invalidParams, ProtocolError, unavailable } from "../protocol/errors.js";
 import type { EmbedParams, GenerateParams, RerankParams } from "../protocol/messages.js";
+import { isRemoteRequest, remoteEmbed, remoteGenerate, remoteTarget } from "../remote/remote-provider.js";
 import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "./cached-values.js";
 
 export interface RequestContext {
@@ -121,6 +122,13 @@ export class Engine {
 
   async generate(params: GenerateParams, ctx: RequestContext = {}, onText?: (chunk: string) => void): Promise<string> {
     if (params.return_logprobs) throw invalidParams("return_logprobs is not supported");
+    if (isRemoteRequest(params)) {
+      // A provider's answer is not deterministic: it is never cached nor mirrored as if it were.
+      await this.admit(ctx);
+      const text = await remoteGenerate(remoteTarget(this.settings, params.model!), params, ctx.signal);
+      onText?.(text);
+      return text;
+    }
     const resolved = resolveModel(this.settings, "generation", params);
     const constraint = constraintFrom(params);
     const keyFor = (sha256: string) =>
@@ -191,6 +199,11 @@ export class Engine {
 
   /** One vector for a string, a list of vectors for a list; each equals the single-text result bit for bit. */
   async embed(params: EmbedParams, ctx: RequestContext = {}): Promise<number[] | number[][]> {
+    if (isRemoteRequest(params)) {
+      await this.admit(ctx);
+      const vectors = await remoteEmbed(remoteTarget(this.settings, params.model!), params, ctx.signal);
+      return typeof params.text_input === "string" ? vectors[0]! : vectors;
+    }
     const texts = typeof params.text_input === "string" ? [params.text_input] : params.text_input;
     const mode = params.mode ?? this.settings.embeddingMode;
     const resolved = resolveModel(this.settings, "embedding", params);
