@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
 import { parseHttpAddress } from "../../sidecar/src/config/settings.js";
 import { freePort, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
 import { TestStack } from "../harness/test-stack.js";
@@ -148,6 +149,40 @@ describe("cross-face determinism", () => {
     const texts = await Promise.all(Array.from({ length: 6 }, () => completion(body.prompt, body.max_tokens)));
     assert.equal(new Set(texts).size, 1);
     assert.ok(texts[0]!.length > 0);
+  });
+});
+
+describe("the official openai client", () => {
+  const client = () => new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused", maxRetries: 0 });
+
+  test("completions, chat (streamed too) and embeddings come back with SQL's bytes", async () => {
+    const prompt = "official client: what is a B-tree";
+    const [generated] = await stack.query<{ v: string }>("SELECT steadytext_generate($1, 18) AS v", [prompt]);
+    const completion = await client().completions.create({ model: "default", prompt, max_tokens: 18 });
+    assert.equal(completion.choices[0]!.text, generated!.v);
+
+    const chat = await client().chat.completions.create({ model: "default", messages: [{ role: "user", content: prompt }], max_tokens: 18 });
+    assert.equal(chat.choices[0]!.message.content, generated!.v);
+    let streamed = "";
+    for await (const chunk of await client().chat.completions.create({ model: "default", messages: [{ role: "user", content: prompt }], max_tokens: 18, stream: true })) {
+      streamed += chunk.choices[0]?.delta.content ?? "";
+    }
+    assert.equal(streamed, generated!.v);
+
+    // The client asks for base64 by default and decodes it to float32 values; pgvector prints the same
+    // float32 values in their shortest decimal form, which Math.fround maps back bit for bit.
+    const embedding = await client().embeddings.create({ model: "default", input: prompt });
+    const [row] = await stack.query<{ v: string }>("SELECT steadytext_embed($1)::text AS v", [prompt]);
+    assert.deepEqual(embedding.data[0]!.embedding, (JSON.parse(row!.v) as number[]).map(Math.fround));
+  });
+
+  test("a bad request surfaces as the client's own error class, with OpenAI's error body", async () => {
+    await assert.rejects(client().completions.create({ model: "default", prompt: "", max_tokens: 5 }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.BadRequestError);
+      assert.equal(error.status, 400);
+      return true;
+    });
+    await assert.rejects(client().completions.create({ model: "no-such-model", prompt: "x", max_tokens: 5 }), OpenAI.NotFoundError);
   });
 });
 
