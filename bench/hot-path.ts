@@ -1,0 +1,119 @@
+// The per-call costs users feel when a statement calls steadytext once per
+// row, each as a ratio against a baseline measured in the same run:
+//   10,000 generate / embed cache hits in one statement  vs 10,000 md5 (target <= 10x)
+//   the first call of a new session (cached answer)       vs the second call (target <= 2x)
+//   what that first call costs, one piece at a time (library load, socket set-up, PL/pgSQL)
+//   one steadytext_embed (cache off) through SQL           vs the daemon's embed over the TypeScript client
+// Run alone with `node --import tsx bench/hot-path.ts`; bench/run.ts runs it too.
+
+import type pg from "pg";
+import { TestStack } from "../test/harness/test-stack.js";
+
+export interface BenchRecorder {
+  measure(name: string, count: number, op: (i: number) => Promise<unknown>, warmup?: number): Promise<number>;
+  ratio(name: string, value: number, baseline: number, target?: number): void;
+  record(name: string, perOpMs: number, ops: number): void;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Time one query in ms. */
+async function timed(db: pg.Client, sql: string, params: unknown[] = []): Promise<number> {
+  const started = performance.now();
+  await db.query(sql, params);
+  return performance.now() - started;
+}
+
+export async function hotPathBench(stack: TestStack, db: pg.Client, bench: BenchRecorder): Promise<void> {
+  console.log("\n-- cache hits inside one statement (10,000 rows, 100 distinct inputs)");
+  await db.query("SELECT count(steadytext_generate_cached('loop prompt ' || i, 8)) FROM generate_series(0, 99) i");
+  await db.query("SELECT count(steadytext_embed_cached('loop text ' || i)) FROM generate_series(0, 99) i");
+  const loopMd5 = await bench.measure("10,000 md5 in one statement", 5, () =>
+    db.query("SELECT count(md5('loop prompt ' || (i % 100))) FROM generate_series(1, 10000) i"), 2);
+  const loopGenerate = await bench.measure("10,000 steadytext_generate cache hits in one statement", 5, () =>
+    db.query("SELECT count(steadytext_generate('loop prompt ' || (i % 100), 8)) FROM generate_series(1, 10000) i"), 2);
+  bench.ratio("10,000 generate cache hits vs 10,000 md5 (one statement)", loopGenerate, loopMd5, 10);
+  console.log(`  (${((loopGenerate / 10000) * 1000).toFixed(1)} µs per generate hit inside a statement)`);
+  const loopEmbed = await bench.measure("10,000 steadytext_embed cache hits in one statement", 5, () =>
+    db.query("SELECT count(steadytext_embed('loop text ' || (i % 100))) FROM generate_series(1, 10000) i"), 2);
+  bench.ratio("10,000 embed cache hits vs 10,000 md5 (one statement)", loopEmbed, loopMd5, 10);
+  console.log(`  (${((loopEmbed / 10000) * 1000).toFixed(1)} µs per embed hit inside a statement)`);
+
+  console.log("\n-- the first call of a new session (cached answer; median of 15 sessions)");
+  await db.query("SELECT steadytext_generate_cached('first call prompt', 16)");
+  await db.query("SELECT steadytext_embed_cached('first call text')");
+  const sessions = async (first: string, second: string): Promise<[number, number]> => {
+    const firsts: number[] = [];
+    const seconds: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const session = await stack.cluster.client("test");
+      try {
+        await session.query("SELECT 1");
+        firsts.push(await timed(session, first));
+        seconds.push(await timed(session, second));
+      } finally {
+        await session.end();
+      }
+    }
+    return [median(firsts), median(seconds)];
+  };
+  const generateSql = "SELECT steadytext_generate('first call prompt', 16)";
+  const [firstGenerate, secondGenerate] = await sessions(generateSql, generateSql);
+  bench.record("first steadytext_generate hit of a session", firstGenerate, 15);
+  bench.record("second steadytext_generate hit of a session", secondGenerate, 15);
+  console.log(`first / second generate hit: ${firstGenerate.toFixed(3)} / ${secondGenerate.toFixed(3)} ms`);
+  bench.ratio("first generate hit of a session vs the second", firstGenerate, secondGenerate, 2);
+  const embedSql = "SELECT steadytext_embed('first call text')";
+  const [firstEmbed, secondEmbed] = await sessions(embedSql, embedSql);
+  console.log(`first / second embed hit: ${firstEmbed.toFixed(3)} / ${secondEmbed.toFixed(3)} ms`);
+  bench.ratio("first embed hit of a session vs the second", firstEmbed, secondEmbed, 2);
+
+  // Where the first call's time goes: each piece in a fresh session, against SELECT 1.
+  const [firstSelect] = await sessions("SELECT 1", "SELECT 1");
+  const [load] = await sessions("LOAD 'pg_steadytext'", "SELECT 1");
+  const [ping, pingAgain] = await sessions("SELECT _steadytext_call('ping', '{}')", "SELECT _steadytext_call('ping', '{}')");
+  console.log(
+    `first-call pieces (median ms): SELECT 1 ${firstSelect.toFixed(3)}, LOAD library ${load.toFixed(3)}, ` +
+      `first ping (load + socket) ${ping.toFixed(3)} vs second ${pingAgain.toFixed(3)}`,
+  );
+
+  console.log("\n-- one embedding through SQL (cache off) vs the daemon over the TypeScript client");
+  const sidecar = stack.sidecar!.client(600_000);
+  try {
+    const direct = await bench.measure("daemon embed (TypeScript client, JSON)", 200, (i) =>
+      sidecar.request("embed", { text_input: `wire text ${i}`, use_cache: false }));
+    const sql = await bench.measure("SELECT steadytext_embed(t, false)", 200, (i) =>
+      db.query("SELECT steadytext_embed($1, false)", [`wire text ${i}`]));
+    bench.ratio("SQL embed (cache off) vs the daemon's embed over the TypeScript client", sql, direct);
+  } finally {
+    await sidecar.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const stack = await TestStack.start();
+  try {
+    const db = await stack.connect();
+    await hotPathBench(stack, db, {
+      async measure(name, count, op, warmup = Math.min(10, count)) {
+        for (let i = 0; i < warmup; i++) await op(-1 - i);
+        const started = performance.now();
+        for (let i = 0; i < count; i++) await op(i);
+        const perOpMs = (performance.now() - started) / count;
+        console.log(`${name.padEnd(58)} ${perOpMs.toFixed(3).padStart(10)} ms/op  (${count} ops)`);
+        return perOpMs;
+      },
+      ratio(name, value, baseline, target) {
+        const r = value / baseline;
+        const verdict = target === undefined ? "" : `  (target <= ${target}x: ${r <= target ? "met" : "NOT met"})`;
+        console.log(`  => ${name}: ${r.toFixed(2)}x${verdict}`);
+      },
+      record() {},
+    });
+  } finally {
+    await stack.stop();
+  }
+}
