@@ -27,7 +27,8 @@ async function timed(db: pg.Client, sql: string, params: unknown[] = []): Promis
   return performance.now() - started;
 }
 
-export async function hotPathBench(stack: TestStack, db: pg.Client, bench: BenchRecorder): Promise<void> {
+export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: BenchRecorder): Promise<pg.Client> {
+  let db = firstDb;
   console.log("\n-- cache hits inside one statement (10,000 rows, 100 distinct inputs)");
   await db.query("SELECT count(steadytext_generate_cached('loop prompt ' || i, 8)) FROM generate_series(0, 99) i");
   await db.query("SELECT count(steadytext_embed_cached('loop text ' || i)) FROM generate_series(0, 99) i");
@@ -80,6 +81,24 @@ export async function hotPathBench(stack: TestStack, db: pg.Client, bench: Bench
       `first ping (load + socket) ${ping.toFixed(3)} vs second ${pingAgain.toFixed(3)}`,
   );
 
+  // With the library in shared_preload_libraries the postmaster maps it (and libzmq) once for every backend.
+  await db.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_steadytext'");
+  await stack.cluster.restart();
+  try {
+    const [firstPreloaded, secondPreloaded] = await sessions(generateSql, generateSql);
+    console.log(`preloaded library: first / second generate hit: ${firstPreloaded.toFixed(3)} / ${secondPreloaded.toFixed(3)} ms`);
+    bench.ratio("first generate hit of a session vs the second (library preloaded)", firstPreloaded, secondPreloaded, 2);
+    const [firstEmbedPreloaded, secondEmbedPreloaded] = await sessions(embedSql, embedSql);
+    console.log(`preloaded library: first / second embed hit: ${firstEmbedPreloaded.toFixed(3)} / ${secondEmbedPreloaded.toFixed(3)} ms`);
+    bench.ratio("first embed hit of a session vs the second (library preloaded)", firstEmbedPreloaded, secondEmbedPreloaded, 2);
+  } finally {
+    const admin = await stack.cluster.client("test");
+    await admin.query("ALTER SYSTEM RESET shared_preload_libraries");
+    await admin.end();
+    await stack.cluster.restart();
+  }
+  db = await stack.connect();
+
   console.log("\n-- one embedding through SQL (cache off) vs the daemon over the TypeScript client");
   const sidecar = stack.sidecar!.client(600_000);
   try {
@@ -91,6 +110,7 @@ export async function hotPathBench(stack: TestStack, db: pg.Client, bench: Bench
   } finally {
     await sidecar.close();
   }
+  return db;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

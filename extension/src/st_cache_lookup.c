@@ -149,13 +149,11 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 	st_memo.cache.index = extension_relation("idx_steadytext_cache_key", namespace);
 	st_memo.models.rel = extension_relation("steadytext_models", namespace);
 	st_memo.models.index = extension_relation("steadytext_models_pkey", namespace);
-	st_memo.config.rel = extension_relation("steadytext_config", namespace);
-	st_memo.config.index = extension_relation("steadytext_config_pkey", namespace);
 	st_memo.cache_kind = extension_column(st_memo.cache.rel, "kind");
 	st_memo.cache_response = extension_column(st_memo.cache.rel, "response");
 	st_memo.cache_embedding = extension_column(st_memo.cache.rel, "embedding");
 	st_memo.models_sha256 = extension_column(st_memo.models.rel, "model_sha256");
-	st_memo.config_value = extension_column(st_memo.config.rel, "value");
+	st_memo.config.rel = InvalidOid;
 	st_memo.nselectors = 0;
 	st_memo.default_max_tokens = 0;
 	st_memo.namespace = namespace;
@@ -254,6 +252,13 @@ default_max_tokens(StMemo *memo, Snapshot snapshot)
 
 	if (memo->default_max_tokens != 0)
 		return memo->default_max_tokens;
+	if (!OidIsValid(memo->config.rel))
+	{
+		memo->config.rel = extension_relation("steadytext_config", memo->namespace);
+		memo->config.index = extension_relation("steadytext_config_pkey", memo->namespace);
+		memo->config_value = extension_column(memo->config.rel, "value");
+		column = memo->config_value;
+	}
 	memo->default_max_tokens = 512;
 	if (fetch_row(&memo->config, "default_max_tokens", snapshot, 1, &column, &value, &isnull) && !isnull)
 	{
@@ -487,7 +492,6 @@ steadytext_generate_fast(PG_FUNCTION_ARGS)
 {
 	static const Oid argtypes[14] = {TEXTOID, INT4OID, BOOLOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, BOOLOID, TEXTOID, TEXTOID, JSONBOID, BOOLOID};
-	FmgrInfo   *sql_path = fallback(fcinfo, "_steadytext_generate", 14, argtypes);
 	Datum		extra[4] = {CStringGetTextDatum("none"), CStringGetTextDatum(""), (Datum) 0, BoolGetDatum(false)};
 	bool		extra_nulls[4] = {false, false, true, false};
 
@@ -511,7 +515,7 @@ steadytext_generate_fast(PG_FUNCTION_ARGS)
 			cached_value(memo, snapshot, key, "generate", memo->cache_response, &result))
 			PG_RETURN_DATUM(result);
 	}
-	return call_fallback(fcinfo, sql_path, 4, extra, extra_nulls);
+	return call_fallback(fcinfo, fallback(fcinfo, "_steadytext_generate", 14, argtypes), 4, extra, extra_nulls);
 }
 
 /*
@@ -523,7 +527,6 @@ Datum
 steadytext_embed_fast(PG_FUNCTION_ARGS)
 {
 	static const Oid argtypes[6] = {TEXTOID, BOOLOID, INT4OID, TEXTOID, BOOLOID, BOOLOID};
-	FmgrInfo   *sql_path = fallback(fcinfo, "_steadytext_embed", 6, argtypes);
 	Datum		extra[1] = {BoolGetDatum(false)};
 	bool		extra_nulls[1] = {false};
 
@@ -541,5 +544,5 @@ steadytext_embed_fast(PG_FUNCTION_ARGS)
 			cached_value(memo, snapshot, key, "embed", memo->cache_embedding, &result))
 			PG_RETURN_DATUM(result);
 	}
-	return call_fallback(fcinfo, sql_path, 1, extra, extra_nulls);
+	return call_fallback(fcinfo, fallback(fcinfo, "_steadytext_embed", 6, argtypes), 1, extra, extra_nulls);
 }
