@@ -54,6 +54,9 @@ CREATE TABLE @extschema@.steadytext_cache (
     response_size integer,
     generation_time_ms integer
 );
+-- A vector (4 kB) stays in the row rather than in the TOAST table: a cache hit
+-- then reads one tuple instead of one plus two TOAST chunks through their index.
+ALTER TABLE @extschema@.steadytext_cache ALTER COLUMN embedding SET STORAGE MAIN;
 -- The original's index names (idx_steadytext_cache_key is the unique constraint's index).
 CREATE INDEX idx_steadytext_cache_last_accessed ON @extschema@.steadytext_cache (last_accessed);
 CREATE INDEX idx_steadytext_cache_access_count ON @extschema@.steadytext_cache (access_count);
