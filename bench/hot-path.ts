@@ -98,7 +98,7 @@ export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: 
   );
 
   // With the library in shared_preload_libraries the postmaster maps it (and libzmq) once for every backend.
-  await db.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_steadytext'");
+  await db.query("ALTER SYSTEM SET shared_preload_libraries = 'vector, pg_steadytext'");
   await stack.cluster.restart();
   try {
     const [firstPreloaded, secondPreloaded] = await sessions(generateSql, generateSql);
@@ -115,17 +115,31 @@ export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: 
   }
   db = await stack.connect();
 
-  console.log("\n-- vectors on the wire: 1,000 vectors the daemon has cached, as a binary frame vs as JSON numbers");
-  const wireTexts = Array.from({ length: 1000 }, (_, i) => `wire cached ${i}`);
-  await db.query("SELECT count(*) FROM _steadytext_call_vectors('embed_batch', jsonb_build_object('text_input', to_jsonb($1::text[])))", [wireTexts]);
-  const wireBatch = (binary: boolean) => async () => {
-    await db.query(`SET steadytext.binary_vectors = ${binary ? "on" : "off"}`);
+  const hasBinaryVectors = (await db.query<{ v: string | null }>("SELECT current_setting('steadytext.binary_vectors', true) AS v")).rows[0]!.v !== null;
+  if (hasBinaryVectors) {
+    console.log("\n-- vectors on the wire: 1,000 vectors the daemon has cached, as a binary frame vs as JSON numbers");
+    const wireTexts = Array.from({ length: 1000 }, (_, i) => `wire cached ${i}`);
     await db.query("SELECT count(*) FROM _steadytext_call_vectors('embed_batch', jsonb_build_object('text_input', to_jsonb($1::text[])))", [wireTexts]);
-  };
-  const jsonWire = await bench.measure("embed_batch of 1,000 cached vectors, JSON numbers", 5, wireBatch(false), 1);
-  const binaryWire = await bench.measure("embed_batch of 1,000 cached vectors, binary frame", 5, wireBatch(true), 1);
-  bench.ratio("1,000 vectors: binary frame vs JSON numbers (SQL, daemon-cached)", binaryWire, jsonWire);
-  await db.query("RESET steadytext.binary_vectors");
+    const wireBatch = (binary: boolean) => async () => {
+      await db.query(`SET steadytext.binary_vectors = ${binary ? "on" : "off"}`);
+      await db.query("SELECT count(*) FROM _steadytext_call_vectors('embed_batch', jsonb_build_object('text_input', to_jsonb($1::text[])))", [wireTexts]);
+    };
+    const jsonWire = await bench.measure("embed_batch of 1,000 cached vectors, JSON numbers", 5, wireBatch(false), 1);
+    const binaryWire = await bench.measure("embed_batch of 1,000 cached vectors, binary frame", 5, wireBatch(true), 1);
+    bench.ratio("1,000 vectors: binary frame vs JSON numbers (SQL, daemon-cached)", binaryWire, jsonWire);
+    await db.query("RESET steadytext.binary_vectors");
+    // The same vectors over the TypeScript client, which sends no origin (so the daemon writes nothing back).
+    const client = stack.sidecar!.client(600_000);
+    try {
+      const jsonClient = await bench.measure("embed_batch of 1,000 cached vectors, TypeScript client, JSON", 5, () =>
+        client.request("embed_batch", { text_input: wireTexts }), 1);
+      const binaryClient = await bench.measure("embed_batch of 1,000 cached vectors, TypeScript client, frame", 5, () =>
+        client.request("embed_batch", { text_input: wireTexts, vector_encoding: "f32le" }), 1);
+      bench.ratio("1,000 vectors: binary frame vs JSON numbers (TypeScript client, daemon-cached)", binaryClient, jsonClient);
+    } finally {
+      await client.close();
+    }
+  }
 
   console.log("\n-- 8 backends generating different prompts (cache off, 32 tokens) vs one backend doing the same work");
   const concurrencyPrompts = Array.from({ length: 32 }, (_, i) => `concurrency prompt ${i}`);
