@@ -98,7 +98,7 @@ export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: 
   );
 
   // With the library in shared_preload_libraries the postmaster maps it (and libzmq) once for every backend.
-  await db.query("ALTER SYSTEM SET shared_preload_libraries = 'vector, pg_steadytext'");
+  await db.query("ALTER SYSTEM SET shared_preload_libraries = 'vector', 'pg_steadytext'");
   await stack.cluster.restart();
   try {
     const [firstPreloaded, secondPreloaded] = await sessions(generateSql, generateSql);
@@ -115,6 +115,8 @@ export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: 
   }
   db = await stack.connect();
 
+  // (The setting exists once the library is loaded; a version without it gets no frame section.)
+  await db.query("LOAD 'pg_steadytext'");
   const hasBinaryVectors = (await db.query<{ v: string | null }>("SELECT current_setting('steadytext.binary_vectors', true) AS v")).rows[0]!.v !== null;
   if (hasBinaryVectors) {
     console.log("\n-- vectors on the wire: 1,000 vectors the daemon has cached, as a binary frame vs as JSON numbers");
