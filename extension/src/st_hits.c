@@ -8,7 +8,9 @@
  * message per row to the daemon; instead the keys are collected here and
  * sent as one cache_touch request when the batch fills or the transaction
  * ends, committed or not (the answers were served either way). Counting is
- * best effort: with the daemon down, hits are served but not counted.
+ * best effort: while the daemon is away a backend keeps up to
+ * ST_HITS_QUEUED_BATCHES batches for it; more, and those still queued 200 ms
+ * into the backend's exit, are not counted.
  *
  * The batch lives in a static buffer and is sent without raising errors or
  * allocating, because part of it is sent from a transaction callback.
@@ -47,6 +49,7 @@ static const char *st_hits_origin = NULL;
 static bool st_hits_callback_registered = false;
 /* Longest a backend's exit waits for hits still queued */
 #define ST_HITS_EXIT_LINGER_MS 200
+#define ST_HITS_QUEUED_BATCHES 64
 
 static void *st_hits_context = NULL;
 static void *st_hits_socket = NULL;
@@ -96,6 +99,8 @@ prepare_socket(void)
 {
 	char	   *endpoint = st_effective_endpoint();
 	int			zero = 0;
+	/* Batches queued while the daemon is away (about 17 kB each); later ones are dropped */
+	int			queued = ST_HITS_QUEUED_BATCHES;
 	void	   *sock;
 
 	if (st_hits_socket != NULL && strcmp(st_hits_endpoint, endpoint) == 0)
@@ -123,6 +128,7 @@ prepare_socket(void)
 	}
 	sock = zmq_socket(st_hits_context, ZMQ_DEALER);
 	if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
+		zmq_setsockopt(sock, ZMQ_SNDHWM, &queued, sizeof(queued)) != 0 ||
 		zmq_connect(sock, endpoint) != 0)
 	{
 		int			save_errno = errno;
