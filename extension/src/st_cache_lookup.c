@@ -133,11 +133,32 @@ extension_column(Oid relid, const char *name)
 	return attnum;
 }
 
+/* What a call site keeps between calls (fn_extra): its function's schema, and its SQL fallback */
+typedef struct StCallSite
+{
+	Oid			namespace;
+	FmgrInfo   *fallback;
+} StCallSite;
+
+static StCallSite *
+call_site(FunctionCallInfo fcinfo)
+{
+	StCallSite *site = (StCallSite *) fcinfo->flinfo->fn_extra;
+
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(StCallSite));
+		site->namespace = get_func_namespace(fcinfo->flinfo->fn_oid);
+		fcinfo->flinfo->fn_extra = site;
+	}
+	return site;
+}
+
 /* The memo for this snapshot in the schema of the calling function */
 static StMemo *
 memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 {
-	Oid			namespace = get_func_namespace(fcinfo->flinfo->fn_oid);
+	Oid			namespace = call_site(fcinfo)->namespace;
 
 	if (st_memo.valid && st_memo.namespace == namespace && st_memo.lxid == MyProc->lxid &&
 		st_memo.xmin == snapshot->xmin && st_memo.xmax == snapshot->xmax &&
@@ -315,12 +336,16 @@ generate_key(StMemo *memo, Snapshot snapshot, const char *selector, text *prompt
 {
 	const char *sha = model_sha256(memo, selector, snapshot);
 	StKeyField	fields[7];
+	char		max_tokens_text[12];
+	char		seed_text[12];
 
 	if (sha == NULL)
 		return false;
 	fields[0] = text_field("prompt", prompt);
-	fields[1] = string_field("max_tokens", psprintf("%d", max_tokens));
-	fields[2] = string_field("seed", psprintf("%d", seed));
+	pg_ltoa(max_tokens, max_tokens_text);
+	pg_ltoa(seed, seed_text);
+	fields[1] = string_field("max_tokens", max_tokens_text);
+	fields[2] = string_field("seed", seed_text);
 	fields[3] = text_field("eos_string", eos_string);
 	fields[4] = string_field("temperature", "0");
 	fields[5] = constraint_kind ? text_field("constraint_kind", constraint_kind) : string_field("constraint_kind", "none");
@@ -334,11 +359,13 @@ embed_key(StMemo *memo, Snapshot snapshot, const char *selector, text *input, in
 {
 	const char *sha = model_sha256(memo, selector, snapshot);
 	StKeyField	fields[3];
+	char		seed_text[12];
 
 	if (sha == NULL)
 		return false;
 	fields[0] = text_field("text", input);
-	fields[1] = string_field("seed", psprintf("%d", seed));
+	pg_ltoa(seed, seed_text);
+	fields[1] = string_field("seed", seed_text);
 	fields[2] = string_field("mode", mode);
 	st_cache_key("embed", sha, fields, 3, key);
 	return true;
@@ -365,19 +392,19 @@ cached_value(StMemo *memo, Snapshot snapshot, const char *key, const char *kind,
 static FmgrInfo *
 fallback(FunctionCallInfo fcinfo, const char *name, int nargs, const Oid *argtypes)
 {
-	FmgrInfo   *flinfo = (FmgrInfo *) fcinfo->flinfo->fn_extra;
+	StCallSite *site = call_site(fcinfo);
 
-	if (flinfo == NULL)
+	if (site->fallback == NULL)
 	{
-		char	   *schema = get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid));
+		char	   *schema = get_namespace_name(site->namespace);
 		List	   *qualified = list_make2(makeString(schema), makeString(pstrdup(name)));
 		Oid			fn = LookupFuncName(qualified, nargs, argtypes, false);
+		FmgrInfo   *flinfo = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
 
-		flinfo = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
 		fmgr_info_cxt(fn, flinfo, fcinfo->flinfo->fn_mcxt);
-		fcinfo->flinfo->fn_extra = flinfo;
+		site->fallback = flinfo;
 	}
-	return flinfo;
+	return site->fallback;
 }
 
 /*

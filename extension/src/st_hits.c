@@ -238,9 +238,12 @@ st_hits_record(const char *key)
 		RegisterXactCallback(hits_xact_callback, NULL);
 		st_hits_callback_registered = true;
 	}
-	/* Connecting and naming the database may raise errors: do it here, not at transaction end */
-	prepare_socket();
-	(void) database_origin();
+	/* Connecting and naming the database may raise errors: do it here (once a batch), not at transaction end */
+	if (st_hits_count == 0)
+	{
+		prepare_socket();
+		(void) database_origin();
+	}
 	memcpy(st_hits_keys[st_hits_count++], key, ST_KEY_LENGTH + 1);
 	if (st_hits_count == ST_HITS_BATCH)
 		flush_hits();
