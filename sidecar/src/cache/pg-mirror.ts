@@ -63,6 +63,8 @@ interface DatabaseQueue {
   pool: pg.Pool;
   entries: Map<string, Pending>;
   touches: Map<string, number>;
+  /** When hit counts were last written (they go out at most once per TOUCH_INTERVAL_MS). */
+  touchedAt: number;
   models: Map<string, { sha256: string; name: string }>;
   /** What was last published per selector, and when: republished only on change or after a while. */
   published: Map<string, { sha256: string; at: number }>;
@@ -74,6 +76,10 @@ interface DatabaseQueue {
 }
 
 const FLUSH_INTERVAL_MS = 50;
+// Every write of a hit count is a new row version with new index entries (access_count and
+// last_accessed are indexed), and the SQL fast path then reads past the dead ones: a statement
+// serving thousands of hits should cost one update per row, not one per 50 ms.
+const TOUCH_INTERVAL_MS = 1000;
 const MAX_QUEUED_ENTRIES = 100_000;
 const HEARTBEAT_INTERVAL_MS = 10_000;
 const REPUBLISH_AFTER_MS = 60_000;
@@ -109,7 +115,7 @@ export class PgMirror {
       pool.on("error", (error) => logger().warn({ database: name, error: error.message }, "mirror connection error"));
       // A connection lost mid-transaction fails that flush (retried); without a listener it would end the process.
       pool.on("connect", (client) => client.on("error", (error) => logger().debug({ database: name, error: error.message }, "mirror connection lost")));
-      queue = { pool, entries: new Map(), touches: new Map(), models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
+      queue = { pool, entries: new Map(), touches: new Map(), touchedAt: 0, models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
       this.databases.set(name, queue);
     }
     return queue;
@@ -162,12 +168,16 @@ export class PgMirror {
 
   private flush(queue: DatabaseQueue): Promise<void> {
     if (queue.flushing) return queue.flushing;
-    if (queue.entries.size === 0 && queue.touches.size === 0 && queue.models.size === 0) return Promise.resolve();
+    if (queue.entries.size === 0 && !this.touchesDue(queue) && queue.models.size === 0) return Promise.resolve();
     if (Date.now() < queue.retryAt) return Promise.resolve();
     queue.flushing = this.flushOnce(queue).finally(() => {
       queue.flushing = undefined;
     });
     return queue.flushing;
+  }
+
+  private touchesDue(queue: DatabaseQueue): boolean {
+    return queue.touches.size > 0 && Date.now() - queue.touchedAt >= TOUCH_INTERVAL_MS;
   }
 
   private async schemasOf(queue: DatabaseQueue, client: pg.PoolClient): Promise<{ ours: string; vector: string } | null> {
@@ -182,9 +192,12 @@ export class PgMirror {
 
   private async flushOnce(queue: DatabaseQueue): Promise<void> {
     const entries = [...queue.entries.values()].slice(0, 500);
-    const touches = [...queue.touches.entries()];
+    const touches = this.touchesDue(queue) ? [...queue.touches.entries()] : [];
     const models = [...queue.models.entries()];
-    queue.touches.clear();
+    if (touches.length > 0) {
+      queue.touches.clear();
+      queue.touchedAt = Date.now();
+    }
     queue.models.clear();
     let client: pg.PoolClient | undefined;
     try {
@@ -317,7 +330,8 @@ export class PgMirror {
     const deadline = Date.now() + timeoutMs;
     for (const queue of this.databases.values()) {
       queue.retryAt = 0;
-      while (queue.entries.size > 0 && Date.now() < deadline) {
+      queue.touchedAt = 0; // hit counts still waiting for their interval go out now
+      while ((queue.entries.size > 0 || queue.touches.size > 0) && Date.now() < deadline) {
         await this.flush(queue);
         if (queue.failures > 0) await new Promise((r) => setTimeout(r, 200));
       }
