@@ -25,6 +25,7 @@
 #include "st_guc.h"
 #include "st_hits.h"
 #include "st_reply.h"
+#include "st_vectors.h"
 
 #define ST_STREAM_END "##STREAM_END##"
 
@@ -185,9 +186,20 @@ steadytext_call_vector(PG_FUNCTION_ARGS)
 	float4	   *values;
 	int			count;
 	char	   *problem;
+	float4	  **framed;
+	int		   *framed_counts;
+	int			nframed;
 
-	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)), &reply, NULL))
+	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(st_vector_request_params(PG_GETARG_JSONB_P(1))), &reply, NULL))
 		PG_RETURN_NULL();
+	if (st_decode_vector_frame(&reply, &framed, &framed_counts, &nframed, &problem))
+	{
+		if (problem == NULL && nframed != 1)
+			problem = "a vector frame for one vector holds another number of them";
+		if (problem != NULL)
+			bad_result(problem);
+		PG_RETURN_ARRAYTYPE_P(float_array(framed[0], framed_counts[0]));
+	}
 	if (reply.result_type == JSON_TOKEN_NULL)
 		PG_RETURN_NULL();
 	if (!st_parse_float_array(reply.result, reply.result_len, &values, &count, &problem))
@@ -210,12 +222,19 @@ steadytext_call_vectors(PG_FUNCTION_ARGS)
 	int			i;
 	char	   *problem;
 	char	   *method = method_name(PG_GETARG_TEXT_PP(0));
-	char	   *params = params_text(PG_GETARG_JSONB_P(1));
+	char	   *params = params_text(st_vector_request_params(PG_GETARG_JSONB_P(1)));
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
-	if (!call_daemon(method, params, &reply, NULL) || reply.result_type == JSON_TOKEN_NULL)
+	if (!call_daemon(method, params, &reply, NULL))
 		PG_RETURN_NULL();
-	if (!st_parse_float_arrays(reply.result, reply.result_len, &vectors, &counts, &nvectors, &problem))
+	if (st_decode_vector_frame(&reply, &vectors, &counts, &nvectors, &problem))
+	{
+		if (problem != NULL)
+			bad_result(problem);
+	}
+	else if (reply.result_type == JSON_TOKEN_NULL)
+		PG_RETURN_NULL();
+	else if (!st_parse_float_arrays(reply.result, reply.result_len, &vectors, &counts, &nvectors, &problem))
 		bad_result(problem);
 	for (i = 0; i < nvectors; i++)
 	{

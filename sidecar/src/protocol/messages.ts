@@ -2,6 +2,7 @@
 // daemon, the clients and the tests. See docs/protocol.md.
 
 import { z } from "zod";
+import { VECTOR_ENCODINGS } from "./vector-frame.js";
 
 export const DEFAULT_SEED = 42;
 export const DEFAULT_MAX_NEW_TOKENS = 512;
@@ -81,6 +82,8 @@ export const embedParams = z.object({
   unsafe_mode: z.boolean().nullish(),
   use_cache: useCache,
   sync_mirror: z.boolean().nullish(),
+  /** Ours: "f32le" asks for the vectors as one binary frame after the JSON reply (vector-frame.ts). */
+  vector_encoding: z.enum(VECTOR_ENCODINGS, { error: "vector_encoding must be 'json' or 'f32le'" }).nullish(),
 });
 export type EmbedParams = z.output<typeof embedParams>;
 
