@@ -21,6 +21,9 @@ interface StartFlags extends ConnectionFlags {
   http?: string;
   size?: string;
   force?: boolean;
+  /** commander's --no-preload sets this false. */
+  preload?: boolean;
+  skipEmbeddings?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,6 +34,8 @@ function startEnvironment(flags: StartFlags): NodeJS.ProcessEnv {
     ...(flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
     ...(flags.http !== undefined ? { STEADYTEXT_HTTP_ADDR: flags.http } : {}),
     ...(flags.size !== undefined ? { STEADYTEXT_GENERATION_SIZE: flags.size } : {}),
+    ...(flags.preload === false ? { STEADYTEXT_PRELOAD: "0" } : {}),
+    ...(flags.skipEmbeddings ? { STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS: "1" } : {}),
   });
 }
 
@@ -168,6 +173,8 @@ export function registerDaemonCommands(program: Command): void {
     .option("--http <[host:]port>", "also serve the OpenAI-compatible HTTP API, on loopback unless a host is named (STEADYTEXT_HTTP_ADDR)")
     .addOption(new Option("--size <size>", "default generation model size (STEADYTEXT_GENERATION_SIZE)").choices(GENERATION_SIZES))
     .option("--force", "stop a daemon that already runs here, then start")
+    .option("--no-preload", "do not load the default models at start (STEADYTEXT_PRELOAD=0)")
+    .option("--skip-embeddings", "preload all default models but the embedding model (STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS=1)")
     .addOption(new Option("--log-to-file", "log to the daemon's log file (used for background starts)").hideHelp())
     .action(async (flags: StartFlags & { logToFile?: boolean }) => {
       if (flags.foreground && flags.logToFile) {

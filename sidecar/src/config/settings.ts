@@ -74,6 +74,8 @@ const environmentSchema = z.object({
   STEADYTEXT_RERANKING_CACHE_CAPACITY: positiveInt,
   STEADYTEXT_RERANKING_CACHE_MAX_SIZE_MB: positiveNumber,
   STEADYTEXT_CACHE_TTL_SECONDS: positiveInt,
+  STEADYTEXT_PRELOAD: flag,
+  STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS: flag,
   STEADYTEXT_QUEUE_WORKER: flag,
   STEADYTEXT_QUEUE_DATABASES: z
     .string()
@@ -161,6 +163,8 @@ export interface Settings {
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
   cacheTtlSeconds: number | undefined;
   queue: QueueSettings;
+  /** Default models loaded when the daemon starts, so the first request does not pay for loading. */
+  preload: ModelRole[];
   /** The OpenAI-compatible HTTP API, when STEADYTEXT_HTTP_ADDR asks for it. */
   http: HttpSettings | undefined;
   libraryBackend: "auto" | "daemon" | "local";
@@ -280,6 +284,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       },
     },
     cacheTtlSeconds: e.STEADYTEXT_CACHE_TTL_SECONDS,
+    preload:
+      (e.STEADYTEXT_PRELOAD ?? true)
+        ? (["generation", "embedding", "reranking"] as const).filter((role) => !(role === "embedding" && e.STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS))
+        : [],
     queue: {
       worker: e.STEADYTEXT_QUEUE_WORKER ?? true,
       databases: (e.STEADYTEXT_QUEUE_DATABASES ?? "").split(",").map((d) => d.trim()).filter((d) => d.length > 0),

@@ -72,6 +72,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   };
 
   server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request") }, queue);
+  running.preload(settings.preload);
   await server.start();
   if (settings.http) {
     http = new HttpApiServer({ ...settings, http: settings.http }, running, DAEMON_VERSION);

@@ -264,6 +264,7 @@ export class DaemonServer {
       cancelled: this.cancelled,
       compute: this.engine.host.knownCompute() ?? null,
       models: this.engine.host.modelStatus(),
+      preload: this.engine.preloadState,
       ...(this.queue ? { queue: this.queue.stats() } : {}),
     };
   }

@@ -19,6 +19,7 @@ import { invalidParams, ProtocolError, unavailable } from "../protocol/errors.js
 import type { EmbedParams, GenerateParams, RerankParams } from "../protocol/messages.js";
 import { isRemoteRequest, remoteEmbed, remoteGenerate, remoteTarget } from "../remote/remote-provider.js";
 import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "./cached-values.js";
+import { logger } from "../util/logger.js";
 
 export interface RequestContext {
   signal?: AbortSignal | undefined;
@@ -295,6 +296,33 @@ export class Engine {
   /** Count cache hits SQL served from its table (the access statistics live in the mirror). */
   touch(database: string | undefined, keys: readonly string[]): void {
     this.mirror?.touch(database, keys);
+  }
+
+  private preloading: "off" | "loading" | "done" = "off";
+
+  /**
+   * Load the default models of `roles` in the background: requests are
+   * answered meanwhile, and one that needs such a model waits for the same
+   * load. A model that cannot load is reported by status, not fatal.
+   */
+  preload(roles: readonly ModelRole[]): void {
+    const models = this.resolveDefaults().filter((resolved) => roles.includes(resolved.role));
+    if (models.length === 0) return;
+    this.preloading = "loading";
+    void Promise.allSettled(models.map((resolved) => this.host.get(resolved))).then((settled) => {
+      settled.forEach((outcome, i) => {
+        if (outcome.status === "rejected") {
+          const reason = outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason);
+          logger().warn({ role: models[i]!.role, error: reason }, "preloading a model failed");
+        }
+      });
+      this.preloading = "done";
+    });
+  }
+
+  /** Whether the start-up preload is off, still loading, or done. */
+  get preloadState(): "off" | "loading" | "done" {
+    return this.preloading;
   }
 
   /** Resolve what each role's default model means now (for status and for publishing to SQL). */

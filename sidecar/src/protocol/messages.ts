@@ -199,6 +199,8 @@ export interface StatusResult {
     identity?: string | null;
     warmed?: boolean;
   }>;
+  /** The default models loaded at start (STEADYTEXT_PRELOAD): off, still loading, or done. */
+  preload?: "off" | "loading" | "done";
   /** Per database whose queue this daemon serves. */
   queue?: Record<string, QueueStats>;
 }
