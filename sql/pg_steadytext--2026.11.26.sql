@@ -2792,7 +2792,7 @@ BEGIN
         ('st_rerank_top_k', 'steadytext_rerank_top_k(text,text[],integer,text,boolean,integer)',
          'query text, documents text[], k integer DEFAULT 5, task text DEFAULT ''Given a web search query, retrieve relevant passages that answer the query'', return_scores boolean DEFAULT true, seed integer DEFAULT 42',
          'query, documents, k, task, return_scores, seed'),
-        ('st_generate_async', 'steadytext_generate_async(text,integer)',
+        ('st_generate_async', 'steadytext_generate_async(text,integer,boolean,integer,text,text,text,text,text,boolean,integer)',
          'prompt text, max_tokens integer DEFAULT NULL',
          'prompt, max_tokens'),
         ('st_deduplicate_facts', 'steadytext_deduplicate_facts(jsonb,double precision)',
