@@ -77,6 +77,22 @@ for (const image of images) {
       assert.deepEqual(rows[0], { status: "healthy", endpoint: "tcp://127.0.0.1:5557" });
     });
 
+    it("starts the sidecar again when it stops, and answers as before", async () => {
+      const sql = "SELECT steadytext_generate('Restarted or not, the same text.', 16) AS text";
+      const [before] = await query<{ text: string | null }>(sql);
+      const stopped = await container.exec(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "st", "daemon", "stop"]);
+      assert.equal(stopped.exitCode, 0, stopped.output);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const probe = await container.exec(["steadytext-healthcheck.sh"]);
+        if (probe.exitCode === 0) break;
+        assert.ok(Date.now() < deadline, "the sidecar did not come back within 60 s");
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const [after] = await query<{ text: string | null }>("SELECT steadytext_generate('Restarted or not, the same text.', 16, false) AS text");
+      assert.equal(after?.text, before?.text);
+    });
+
     it("knows steadytext.* settings in every session, so ALTER SYSTEM can set them", async () => {
       await query("ALTER SYSTEM SET steadytext.daemon_host = '127.0.0.1'");
       await query("SELECT pg_reload_conf()");
