@@ -73,6 +73,7 @@ stop() {
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   ip link delete "$BRIDGE" 2>/dev/null || true
+  rm -rf "$EXEC_ROOT"
   say "stopped dockerd $pid"
 }
 
