@@ -147,6 +147,35 @@ bad_result(const char *problem)
 			 errdetail("The result was rejected because %s.", problem)));
 }
 
+/*
+ * Set up a materialized set-returning call whose rows match the declared
+ * result type: InitMaterializedSRF from PostgreSQL 15 on, by hand before.
+ */
+static void
+st_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+#else
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old_context;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize) || rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+	old_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->setDesc = BlessTupleDesc(CreateTupleDescCopy(rsinfo->expectedDesc));
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(old_context);
+#endif
+}
+
 /* float4s as a real[] */
 static ArrayType *
 float_array(float4 *values, int count)
@@ -224,7 +253,7 @@ steadytext_call_vectors(PG_FUNCTION_ARGS)
 	char	   *method = method_name(PG_GETARG_TEXT_PP(0));
 	char	   *params = params_text(st_vector_request_params(PG_GETARG_JSONB_P(1)));
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	st_init_materialized_srf(fcinfo);
 	if (!call_daemon(method, params, &reply, NULL))
 		PG_RETURN_NULL();
 	if (st_decode_vector_frame(&reply, &vectors, &counts, &nvectors, &problem))
@@ -260,7 +289,7 @@ steadytext_call_stream(PG_FUNCTION_ARGS)
 	char	   *sent_id = NULL;
 	char	   *volatile id;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	st_init_materialized_srf(fcinfo);
 	if (!call_daemon("generate_iter", params, &reply, &sent_id))
 		PG_RETURN_NULL();
 	id = sent_id;
