@@ -13,7 +13,10 @@ const DOCUMENTS = [
   "An index makes queries on large tables fast.",
 ];
 
-export async function runDemo(cluster: PgCluster, database: string): Promise<void> {
+/** Anything that opens a session on a database: a local cluster, or a server in a container. */
+export type DemoTarget = Pick<PgCluster, "client">;
+
+export async function runDemo(cluster: DemoTarget, database: string): Promise<void> {
   const client = await cluster.client(database);
   const show = (title: string) => console.log(`\n-- ${title}`);
   try {

@@ -54,6 +54,9 @@ CREATE TABLE @extschema@.steadytext_cache (
     response_size integer,
     generation_time_ms integer
 );
+-- A vector (4 kB) stays in the row rather than in the TOAST table: a cache hit
+-- then reads one tuple instead of one plus two TOAST chunks through their index.
+ALTER TABLE @extschema@.steadytext_cache ALTER COLUMN embedding SET STORAGE MAIN;
 -- The original's index names (idx_steadytext_cache_key is the unique constraint's index).
 CREATE INDEX idx_steadytext_cache_last_accessed ON @extschema@.steadytext_cache (last_accessed);
 CREATE INDEX idx_steadytext_cache_access_count ON @extschema@.steadytext_cache (access_count);
@@ -238,8 +241,9 @@ BEGIN
         RAISE EXCEPTION 'unsafe_mode=TRUE requires a model parameter';
     END IF;
     IF model LIKE '%:%' THEN
+        -- A remote provider:model: no cache key (steadytext_models never lists it), so the daemon always answers.
         IF coalesce(unsafe_mode, false) THEN
-            RAISE EXCEPTION 'Remote models are not supported: this daemon runs local GGUF models only';
+            RETURN role || ':remote:' || model;
         END IF;
         RAISE EXCEPTION 'Remote models (containing '':'' ) require unsafe_mode=TRUE';
     END IF;
@@ -283,42 +287,21 @@ BEGIN
 END
 $$;
 
+-- The keys of the three kinds, in C (st_cache_key.c): the same bytes as
+-- _steadytext_cache_key above, which stays as the SQL statement of the key.
 CREATE FUNCTION @extschema@._steadytext_generate_key(
     p_selector text, p_prompt text, p_max_tokens integer, p_seed integer, p_eos_string text,
     p_constraint_kind text, p_constraint text)
-RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN @extschema@._steadytext_cache_key('generate', p_selector,
-           @extschema@._steadytext_key_field('prompt', p_prompt)
-        || @extschema@._steadytext_key_field('max_tokens', p_max_tokens::text)
-        || @extschema@._steadytext_key_field('seed', p_seed::text)
-        || @extschema@._steadytext_key_field('eos_string', p_eos_string)
-        || @extschema@._steadytext_key_field('temperature', '0')
-        || @extschema@._steadytext_key_field('constraint_kind', p_constraint_kind)
-        || @extschema@._steadytext_key_field('constraint', p_constraint));
-END
-$$;
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_generate_key'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@._steadytext_embed_key(p_selector text, p_text text, p_seed integer, p_mode text)
-RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN @extschema@._steadytext_cache_key('embed', p_selector,
-           @extschema@._steadytext_key_field('text', p_text)
-        || @extschema@._steadytext_key_field('seed', p_seed::text)
-        || @extschema@._steadytext_key_field('mode', p_mode));
-END
-$$;
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_embed_key'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@._steadytext_rerank_key(p_selector text, p_query text, p_document text, p_task text, p_seed integer)
-RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN @extschema@._steadytext_cache_key('rerank', p_selector,
-           @extschema@._steadytext_key_field('query', p_query)
-        || @extschema@._steadytext_key_field('document', p_document)
-        || @extschema@._steadytext_key_field('task', p_task)
-        || @extschema@._steadytext_key_field('seed', p_seed::text));
-END
-$$;
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_rerank_key'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 -- The key material of a choice list: each choice length-prefixed, in order.
 CREATE FUNCTION @extschema@._steadytext_choices_text(choices text[])
@@ -328,38 +311,19 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     FROM pg_catalog.unnest(choices) WITH ORDINALITY AS t(c, i)
 $$;
 
--- Cache reads by key. SECURITY DEFINER so callers need no access to the
+-- Cache reads by key (C: a direct read through the key's index, st_cache_lookup.c;
+-- the scores' read stays SQL, SECURITY DEFINER). Callers need no access to the
 -- table: knowing a key means knowing the inputs, and the answer is
 -- deterministic, so a read by key reveals nothing the caller could not
 -- compute. A hit is counted by the sidecar, never written here, so hits work
 -- in read-only transactions and on standbys.
 CREATE FUNCTION @extschema@._steadytext_cached_text(key text)
-RETURNS text LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v text;
-BEGIN
-    SELECT c.response INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'generate';
-    IF v IS NOT NULL THEN
-        PERFORM @extschema@._steadytext_record_hits(ARRAY[key]);
-    END IF;
-    RETURN v;
-END
-$$;
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_cached_text'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@._steadytext_cached_embedding(key text)
-RETURNS vector LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v @extschema@.vector;
-BEGIN
-    SELECT c.embedding INTO v FROM @extschema@.steadytext_cache c WHERE c.cache_key = key AND c.kind = 'embed';
-    IF v IS NOT NULL THEN
-        PERFORM @extschema@._steadytext_record_hits(ARRAY[key]);
-    END IF;
-    RETURN v;
-END
-$$;
+RETURNS @extschema@.vector AS 'MODULE_PATHNAME', 'steadytext_cached_embedding'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@._steadytext_cached_scores(keys text[])
 RETURNS TABLE(key text, score double precision) LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -443,6 +407,8 @@ BEGIN
 END
 $$;
 
+-- C (st_cache_lookup.c): a cache hit of the default model runs no SQL at all;
+-- everything else goes to _steadytext_generate.
 CREATE FUNCTION @extschema@.steadytext_generate(
     prompt text,
     max_tokens integer DEFAULT NULL,
@@ -454,12 +420,8 @@ CREATE FUNCTION @extschema@.steadytext_generate(
     model_filename text DEFAULT NULL,
     size text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS text LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN @extschema@._steadytext_generate(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
-                                            model_filename, size, unsafe_mode, 'none', '', NULL, false);
-END
-$$;
+RETURNS text AS 'MODULE_PATHNAME', 'steadytext_generate_fast'
+LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.steadytext_generate(text, integer, boolean, integer, text, text, text, text, text, boolean) IS
     'Deterministic text generation: the same arguments give the same text, from the cache when it has it. NULL when no model or daemon answers.';
 
@@ -614,17 +576,16 @@ BEGIN
 END
 $$;
 
+-- C (st_cache_lookup.c): a cache hit of the default model runs no SQL at all;
+-- everything else goes to _steadytext_embed.
 CREATE FUNCTION @extschema@.steadytext_embed(
     text_input text,
     use_cache boolean DEFAULT true,
     seed integer DEFAULT 42,
     model text DEFAULT NULL,
     unsafe_mode boolean DEFAULT false)
-RETURNS vector(1024) LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
-BEGIN
-    RETURN @extschema@._steadytext_embed(text_input, use_cache, seed, model, unsafe_mode, false);
-END
-$$;
+RETURNS vector(1024) AS 'MODULE_PATHNAME', 'steadytext_embed_fast'
+LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.steadytext_embed(text, boolean, integer, text, boolean) IS
     'Deterministic 1024-dimensional, L2-normalised embedding. NULL (never a zero vector) when no model or daemon answers.';
 
@@ -2343,6 +2304,8 @@ BEGIN
     RETURNING * INTO p;
 
     EXECUTE @extschema@._steadytext_pipeline_trigger_sql(p);
+    -- Dropped with the extension (with CASCADE, its triggers too), never left behind pointing at a missing queue.
+    EXECUTE format('ALTER FUNCTION @extschema@.%I() DEPENDS ON EXTENSION pg_steadytext', '_steadytext_auto_embed_' || p.id);
     -- An update fires it only when the text changes, or when the vector is cleared (a request to embed again).
     EXECUTE format('CREATE TRIGGER %I BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION @extschema@.%I()',
         'steadytext_auto_embed_' || vector_column, source, '_steadytext_auto_embed_' || p.id);
@@ -2805,7 +2768,7 @@ BEGIN
         ('st_rerank_top_k', 'steadytext_rerank_top_k(text,text[],integer,text,boolean,integer)',
          'query text, documents text[], k integer DEFAULT 5, task text DEFAULT ''Given a web search query, retrieve relevant passages that answer the query'', return_scores boolean DEFAULT true, seed integer DEFAULT 42',
          'query, documents, k, task, return_scores, seed'),
-        ('st_generate_async', 'steadytext_generate_async(text,integer)',
+        ('st_generate_async', 'steadytext_generate_async(text,integer,boolean,integer,text,text,text,text,text,boolean,integer)',
          'prompt text, max_tokens integer DEFAULT NULL',
          'prompt, max_tokens'),
         ('st_deduplicate_facts', 'steadytext_deduplicate_facts(jsonb,double precision)',

@@ -12,6 +12,7 @@
 #include "fmgr.h"
 
 #include "st_guc.h"
+#include "st_vectors.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +23,5 @@ void
 _PG_init(void)
 {
 	st_guc_init();
+	st_vectors_init();
 }

@@ -566,14 +566,20 @@ forget_resend(void)
 	st_resend_len = 0;
 }
 
-/* Receive one whole message; returns its last frame (palloc'd, NUL-terminated) */
+/*
+ * Receive one whole message: [empty delimiter, JSON] or, for vectors asked
+ * for as f32le, [empty delimiter, JSON, vector frame]. Returns the JSON
+ * (palloc'd, NUL-terminated) and sets *frame to the vector frame or NULL.
+ */
 static char *
-receive_message(void *sock, int *len, const char **problem)
+receive_message(void *sock, int *len, char **frame, int *frame_len, const char **problem)
 {
-	char	   *volatile payload = NULL;
+	char	   *volatile parts[ST_MAX_FRAMES] = {NULL};
+	volatile int sizes[ST_MAX_FRAMES] = {0};
 	volatile int frames = 0;
 	zmq_msg_t	msg;
 	int			more;
+	int			first;
 
 	*problem = NULL;
 	do
@@ -585,18 +591,18 @@ receive_message(void *sock, int *len, const char **problem)
 			*problem = "it ended early";
 			return NULL;
 		}
-		frames++;
 		more = zmq_msg_more(&msg);
-		if (!more && frames <= ST_MAX_FRAMES)
+		if (frames < ST_MAX_FRAMES)
 		{
 			PG_TRY();
 			{
 				size_t		size = zmq_msg_size(&msg);
+				char	   *part = palloc(size + 1);
 
-				payload = palloc(size + 1);
-				memcpy(payload, zmq_msg_data(&msg), size);
-				payload[size] = '\0';
-				*len = (int) size;
+				memcpy(part, zmq_msg_data(&msg), size);
+				part[size] = '\0';
+				parts[frames] = part;
+				sizes[frames] = (int) size;
 			}
 			PG_FINALLY();
 			{
@@ -606,6 +612,7 @@ receive_message(void *sock, int *len, const char **problem)
 		}
 		else
 			zmq_msg_close(&msg);
+		frames++;
 	} while (more);
 
 	if (frames > ST_MAX_FRAMES)
@@ -613,7 +620,16 @@ receive_message(void *sock, int *len, const char **problem)
 		*problem = "it has too many frames";
 		return NULL;
 	}
-	return payload;
+	first = (frames > 1 && sizes[0] == 0) ? 1 : 0;
+	if (frames - first > 2)
+	{
+		*problem = "it has too many frames";
+		return NULL;
+	}
+	*len = sizes[first];
+	*frame = (frames - first == 2) ? parts[first + 1] : NULL;
+	*frame_len = (frames - first == 2) ? sizes[first + 1] : 0;
+	return parts[first];
 }
 
 /* Reject a reply that is not UTF-8, and convert it to the database encoding */
@@ -662,6 +678,8 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 			char	   *parse_problem;
 			int			lost = 0;
 			int			made = 0;
+			char	   *vector_frame;
+			int			vector_frame_len;
 
 			CHECK_FOR_INTERRUPTS();
 			if (!PostmasterIsAlive())
@@ -712,7 +730,7 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 			if (rc == 0 || !(item->revents & ZMQ_POLLIN))
 				continue;
 
-			payload = receive_message(sock, &len, &problem);
+			payload = receive_message(sock, &len, &vector_frame, &vector_frame_len, &problem);
 			if (payload == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -726,6 +744,8 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 						 errdetail("The reply was rejected because %s.", parse_problem)));
 			if (reply->id == NULL || strcmp(reply->id, id) != 0)
 				continue;		/* an answer to an earlier call that gave up */
+			reply->vector_frame = vector_frame;
+			reply->vector_frame_len = vector_frame_len;
 			answered = true;
 			break;
 		}

@@ -26,6 +26,7 @@
 #include "st_guc.h"
 #include "st_hits.h"
 #include "st_reply.h"
+#include "st_vectors.h"
 
 #define ST_STREAM_END "##STREAM_END##"
 
@@ -154,6 +155,35 @@ bad_result(const char *problem)
 			 errdetail("The result was rejected because %s.", problem)));
 }
 
+/*
+ * Set up a materialized set-returning call whose rows match the declared
+ * result type: InitMaterializedSRF from PostgreSQL 15 on, by hand before.
+ */
+static void
+st_init_materialized_srf(FunctionCallInfo fcinfo)
+{
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+#else
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old_context;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (!(rsinfo->allowedModes & SFRM_Materialize) || rsinfo->expectedDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("materialize mode required, but it is not allowed in this context")));
+	old_context = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	rsinfo->setDesc = BlessTupleDesc(CreateTupleDescCopy(rsinfo->expectedDesc));
+	rsinfo->setResult = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	MemoryContextSwitchTo(old_context);
+#endif
+}
+
 /* float4s as a real[] */
 static ArrayType *
 float_array(float4 *values, int count)
@@ -193,9 +223,20 @@ steadytext_call_vector(PG_FUNCTION_ARGS)
 	float4	   *values;
 	int			count;
 	char	   *problem;
+	float4	  **framed;
+	int		   *framed_counts;
+	int			nframed;
 
-	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(PG_GETARG_JSONB_P(1)), &reply, NULL))
+	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(st_vector_request_params(PG_GETARG_JSONB_P(1))), &reply, NULL))
 		PG_RETURN_NULL();
+	if (st_decode_vector_frame(&reply, &framed, &framed_counts, &nframed, &problem))
+	{
+		if (problem == NULL && nframed != 1)
+			problem = "a vector frame for one vector holds another number of them";
+		if (problem != NULL)
+			bad_result(problem);
+		PG_RETURN_ARRAYTYPE_P(float_array(framed[0], framed_counts[0]));
+	}
 	if (reply.result_type == JSON_TOKEN_NULL)
 		PG_RETURN_NULL();
 	if (!st_parse_float_array(reply.result, reply.result_len, &values, &count, &problem))
@@ -218,12 +259,19 @@ steadytext_call_vectors(PG_FUNCTION_ARGS)
 	int			i;
 	char	   *problem;
 	char	   *method = method_name(PG_GETARG_TEXT_PP(0));
-	char	   *params = params_text(PG_GETARG_JSONB_P(1));
+	char	   *params = params_text(st_vector_request_params(PG_GETARG_JSONB_P(1)));
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
-	if (!call_daemon(method, params, &reply, NULL) || reply.result_type == JSON_TOKEN_NULL)
+	st_init_materialized_srf(fcinfo);
+	if (!call_daemon(method, params, &reply, NULL))
 		PG_RETURN_NULL();
-	if (!st_parse_float_arrays(reply.result, reply.result_len, &vectors, &counts, &nvectors, &problem))
+	if (st_decode_vector_frame(&reply, &vectors, &counts, &nvectors, &problem))
+	{
+		if (problem != NULL)
+			bad_result(problem);
+	}
+	else if (reply.result_type == JSON_TOKEN_NULL)
+		PG_RETURN_NULL();
+	else if (!st_parse_float_arrays(reply.result, reply.result_len, &vectors, &counts, &nvectors, &problem))
 		bad_result(problem);
 	for (i = 0; i < nvectors; i++)
 	{
@@ -249,7 +297,7 @@ steadytext_call_stream(PG_FUNCTION_ARGS)
 	char	   *sent_id = NULL;
 	char	   *volatile id;
 
-	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC | MAT_SRF_BLESS);
+	st_init_materialized_srf(fcinfo);
 	if (!call_daemon("generate_iter", params, &reply, &sent_id))
 		PG_RETURN_NULL();
 	id = sent_id;

@@ -16,6 +16,30 @@
 #include "st_reply.h"
 
 /*
+ * The parser's callbacks return an error code from PostgreSQL 16 on (before,
+ * nothing), and from 17 on the lexer context is made by the caller's choice
+ * of storage (NULL: palloc'd) and its token pointers are const.
+ */
+#if PG_VERSION_NUM >= 160000
+#define ST_JSON_ACTION JsonParseErrorType
+#define ST_JSON_DONE return JSON_SUCCESS
+#else
+#define ST_JSON_ACTION void
+#define ST_JSON_DONE return
+#endif
+
+/* A lexer over len bytes of json */
+static JsonLexContext *
+st_json_lexer(char *json, int len, bool need_escapes)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, json, len, GetDatabaseEncoding(), need_escapes);
+#else
+	return makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), need_escapes);
+#endif
+}
+
+/*
  * Walks a JSON object keeping track of its top-level members: a reply's id,
  * error and result span (when `reply` is set), and one more string member
  * by name (`wanted`, e.g. a stream chunk's "token").
@@ -33,7 +57,7 @@ typedef struct ReplyState
 } ReplyState;
 
 /* Track nesting depth of objects */
-static void
+static ST_JSON_ACTION
 reply_object_start(void *state)
 {
 	ReplyState *s = state;
@@ -41,66 +65,72 @@ reply_object_start(void *state)
 	if (s->depth == 0)
 		s->top_is_object = true;
 	s->depth++;
+	ST_JSON_DONE;
 }
 
 /* Track nesting depth of objects */
-static void
+static ST_JSON_ACTION
 reply_object_end(void *state)
 {
 	((ReplyState *) state)->depth--;
+	ST_JSON_DONE;
 }
 
 /* Track nesting depth of arrays */
-static void
+static ST_JSON_ACTION
 reply_array_start(void *state)
 {
 	((ReplyState *) state)->depth++;
+	ST_JSON_DONE;
 }
 
 /* Track nesting depth of arrays */
-static void
+static ST_JSON_ACTION
 reply_array_end(void *state)
 {
 	((ReplyState *) state)->depth--;
+	ST_JSON_DONE;
 }
 
 /* Remember where a top-level member's value starts */
-static void
+static ST_JSON_ACTION
 reply_field_start(void *state, char *fname, bool isnull)
 {
 	ReplyState *s = state;
 
 	if (s->depth != 1)
-		return;
+		ST_JSON_DONE;
 	s->field = fname;
 	if (s->reply != NULL && strcmp(fname, "result") == 0)
 	{
-		s->reply->result = s->lex->token_start;
+		s->reply->result = (char *) s->lex->token_start;
 		s->reply->result_type = s->lex->token_type;
 	}
+	ST_JSON_DONE;
 }
 
 /* Remember where the result's value ends */
-static void
+static ST_JSON_ACTION
 reply_field_end(void *state, char *fname, bool isnull)
 {
 	ReplyState *s = state;
 
 	if (s->depth != 1)
-		return;
+		ST_JSON_DONE;
 	if (s->reply != NULL && strcmp(fname, "result") == 0)
 		s->reply->result_len = (int) (s->lex->prev_token_terminator - s->reply->result);
 	s->field = NULL;
+	ST_JSON_DONE;
 }
 
 /* Take the id and error scalars of the top-level object */
-static void
+static ST_JSON_ACTION
 reply_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ReplyState *s = state;
 
 	if (s->depth != 1 || s->field == NULL)
-		return;
+		ST_JSON_DONE;
 	if (s->wanted != NULL && strcmp(s->field, s->wanted) == 0)
 	{
 		if (tokentype == JSON_TOKEN_STRING)
@@ -109,7 +139,7 @@ reply_scalar(void *state, char *token, JsonTokenType tokentype)
 			s->problem = psprintf("its %s is not a string", s->wanted);
 	}
 	if (s->reply == NULL)
-		return;
+		ST_JSON_DONE;
 	if (strcmp(s->field, "id") == 0)
 	{
 		if (tokentype == JSON_TOKEN_STRING || tokentype == JSON_TOKEN_NUMBER)
@@ -122,6 +152,7 @@ reply_scalar(void *state, char *token, JsonTokenType tokentype)
 		else if (tokentype != JSON_TOKEN_NULL)
 			s->problem = "its error member is neither a string nor null";
 	}
+	ST_JSON_DONE;
 }
 
 /* Walk a JSON object's top-level members into `state`; false (with *problem) if it is not a JSON object */
@@ -133,7 +164,7 @@ walk_object(char *json, int len, ReplyState *state, char **problem)
 	JsonParseErrorType rc;
 
 	memset(&sem, 0, sizeof(sem));
-	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), true);
+	lex = st_json_lexer(json, len, true);
 	state->lex = lex;
 	sem.semstate = state;
 	sem.object_start = reply_object_start;
@@ -190,7 +221,7 @@ typedef struct FloatState
 } FloatState;
 
 /* Open an array, starting a new vector at the innermost level */
-static void
+static ST_JSON_ACTION
 float_array_start(void *state)
 {
 	FloatState *s = state;
@@ -204,10 +235,11 @@ float_array_start(void *state)
 		s->capacity = 1024;
 		s->values = palloc(sizeof(float4) * s->capacity);
 	}
+	ST_JSON_DONE;
 }
 
 /* Close an array, keeping a finished inner vector */
-static void
+static ST_JSON_ACTION
 float_array_end(void *state)
 {
 	FloatState *s = state;
@@ -225,17 +257,19 @@ float_array_end(void *state)
 		s->nvectors++;
 	}
 	s->depth--;
+	ST_JSON_DONE;
 }
 
 /* Objects never belong in a vector */
-static void
+static ST_JSON_ACTION
 float_object_start(void *state)
 {
 	((FloatState *) state)->problem = "it contains an object where numbers were expected";
+	ST_JSON_DONE;
 }
 
 /* Append one number to the current vector */
-static void
+static ST_JSON_ACTION
 float_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	FloatState *s = state;
@@ -243,18 +277,18 @@ float_scalar(void *state, char *token, JsonTokenType tokentype)
 	float4		value;
 
 	if (s->problem != NULL)
-		return;
+		ST_JSON_DONE;
 	if (tokentype != JSON_TOKEN_NUMBER || s->depth != s->max_depth)
 	{
 		s->problem = "it contains something other than numbers";
-		return;
+		ST_JSON_DONE;
 	}
 	errno = 0;
 	value = strtof(token, &end);
 	if (*end != '\0' || errno == ERANGE || isinf(value) || isnan(value))
 	{
 		s->problem = "it contains a number outside the range of real";
-		return;
+		ST_JSON_DONE;
 	}
 	if (s->count == s->capacity)
 	{
@@ -262,6 +296,7 @@ float_scalar(void *state, char *token, JsonTokenType tokentype)
 		s->values = repalloc(s->values, sizeof(float4) * s->capacity);
 	}
 	s->values[s->count++] = value;
+	ST_JSON_DONE;
 }
 
 /* Shared driver for the flat and nested float parsers */
@@ -283,7 +318,7 @@ parse_floats(char *json, int len, FloatState *state, char **problem)
 	sem.array_end = float_array_end;
 	sem.object_start = float_object_start;
 	sem.scalar = float_scalar;
-	lex = makeJsonLexContextCstringLen(json, len, GetDatabaseEncoding(), false);
+	lex = st_json_lexer(json, len, false);
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
 	{

@@ -15,6 +15,8 @@ typedef struct StReply
 	char	   *result;			/* the result's JSON text (not NUL-terminated) */
 	int			result_len;
 	JsonTokenType result_type;	/* first token of the result */
+	char	   *vector_frame;	/* a binary frame after the JSON (vector_encoding f32le), else NULL */
+	int			vector_frame_len;
 } StReply;
 
 /* Parse a reply; false (with *problem set) when it is not a well-formed reply */

@@ -79,6 +79,8 @@ export class SidecarProcess {
       STEADYTEXT_DAEMON_PORT: String(options.port),
       STEADYTEXT_CACHE_DIR: options.cacheDir,
       STEADYTEXT_LOG_LEVEL: process.env.STEADYTEXT_LOG_LEVEL ?? "warn",
+      // Test daemons load a model when a test first needs it, not all three at start.
+      STEADYTEXT_PRELOAD: "0",
       ...(options.testModels ? { STEADYTEXT_TEST_MODELS: "1", STEADYTEXT_ALLOW_MODEL_DOWNLOADS: "0" } : {}),
       ...(options.pgUrl ? { STEADYTEXT_PG_URL: options.pgUrl } : {}),
       // A fixed token per options object, so the test knows what admin requests must carry.

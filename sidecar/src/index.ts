@@ -1,11 +1,25 @@
-// The TypeScript library: run the models in-process with Engine, or talk to
-// a running daemon with DaemonClient.
+// pg-steadytext as a TypeScript library: deterministic generation, embeddings
+// and reranking, through a running daemon or with in-process models.
 //
-//   import { Engine, loadSettings } from "pg-steadytext";
-//   const engine = new Engine(loadSettings());
-//   const text = await engine.generate(parseParams(generateParams, { prompt: "Hello" }));
+//   import { generate, embed } from "pg-steadytext";
+//   const text = await generate("Write a haiku about indexes", { maxNewTokens: 64 });
 
-export { Engine, type RequestContext } from "./engine/engine.js";
-export { DaemonClient, DaemonError } from "./client/daemon-client.js";
-export { loadSettings, SettingsError, type Settings } from "./config/settings.js";
-export * from "./protocol/index.js";
+export {
+  activeBackend,
+  close,
+  configure,
+  embed,
+  generate,
+  generateChoice,
+  generateIter,
+  generateJson,
+  generateRegex,
+  preloadModels,
+  rerank,
+  SteadyTextError,
+  type BackendChoice,
+  type LibraryConfig,
+} from "./library/api.js";
+export type { PreloadOptions } from "./library/backends.js";
+export type { EmbedOptions, GenerateOptions, ModelOptions, RankedDocument, RerankOptions } from "./library/options.js";
+export type { GenerationSize } from "./protocol/messages.js";

@@ -172,6 +172,10 @@ describe("malformed and hostile messages get error replies and the daemon carrie
     ["a path as model file", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "generate", params: { prompt: "a", model_repo: "a/b", model_filename: "../../etc/passwd" } }))], /^invalid_params: model_filename/],
     ["a remote model", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "generate", params: { prompt: "a", model: "openai:gpt-4o" } }))], /^invalid_params: Remote models/],
     ["a prompt too long for the context", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "generate", params: { prompt: "word ".repeat(3000), max_new_tokens: 10 } }))], /^invalid_params: Prompt is too long: \d+ tokens/],
+    ["queue_wait for something that is not a UUID", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "queue_wait", params: { request_id: "'; DROP TABLE x; --", timeout_ms: 10 } }))], /^invalid_params: request_id: request_id must be a UUID/],
+    ["queue_wait with a negative timeout", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "queue_wait", params: { request_id: "00000000-0000-4000-8000-000000000000", timeout_ms: -1 } }))], /^invalid_params: timeout_ms: timeout_ms must not be negative/],
+    ["queue_wait with a timeout over an hour", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "queue_wait", params: { request_id: "00000000-0000-4000-8000-000000000000", timeout_ms: 1e10 } }))], /^invalid_params: timeout_ms: timeout_ms cannot exceed 3600000/],
+    ["queue_wait without a database to watch", [Buffer.alloc(0), Buffer.from(JSON.stringify({ id: 1, method: "queue_wait", params: { request_id: "00000000-0000-4000-8000-000000000000", timeout_ms: 10 } }))], /^unavailable: the daemon has no database to watch/],
   ];
 
   for (const [name, frames, expected] of cases) {

@@ -1,8 +1,9 @@
-// Pins model downloads against a local hub: verified success, and every failure (checksum, HTTP, silence, stall, refused) is a prompt DownloadError that leaves no file behind.
+// Pins model downloads against a local hub: verified success, resumed downloads, and every failure (checksum, HTTP,
+// silence, stall, refused) is a prompt DownloadError that leaves no model file behind (at most a .partial to resume from).
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -137,7 +138,7 @@ describe("downloadModel", () => {
     assert.deepEqual(await leftBehind(), []);
   });
 
-  test("a server that stalls mid-body fails after the stall timeout, leaving no file", async () => {
+  test("a server that stalls mid-body fails after the stall timeout, leaving only a .partial to resume from", async () => {
     handler = (_request, response) => {
       response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
       response.write(modelBytes.subarray(0, 64 * 1024)); // then silence
@@ -145,16 +146,70 @@ describe("downloadModel", () => {
     const { error, ms } = await failure({ stallTimeoutMs: 300 });
     assert.match(error.message, /stalled for 300 ms/);
     assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
-    assert.deepEqual(await leftBehind(), []);
+    assert.deepEqual(await leftBehind(), [`${FILENAME}.partial`]);
   });
 
-  test("a body cut short (connection closed early) is a DownloadError, leaving no file", async () => {
+  test("a body cut short (connection closed early) is a DownloadError, leaving only a .partial to resume from", async () => {
     handler = (_request, response) => {
       response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
       response.write(modelBytes.subarray(0, 1000), () => response.socket?.destroy());
     };
     await failure({ stallTimeoutMs: 5000 });
+    assert.deepEqual(await leftBehind(), [`${FILENAME}.partial`]);
+  });
+
+  test("a download cut short resumes where it stopped: the next attempt asks only for the rest", async () => {
+    // What an interrupted attempt leaves: the first bytes in <file>.partial.
+    await mkdir(destinationDir, { recursive: true });
+    await writeFile(join(destinationDir, `${FILENAME}.partial`), modelBytes.subarray(0, 40_000));
+    const ranges: Array<string | undefined> = [];
+    let bodyBytes = 0;
+    handler = (request, response) => {
+      ranges.push(request.headers.range);
+      const from = Number(/^bytes=(\d+)-$/.exec(request.headers.range ?? "")?.[1] ?? 0);
+      response.writeHead(from > 0 ? 206 : 200, {
+        "content-length": String(modelBytes.length - from),
+        ...(from > 0 ? { "content-range": `bytes ${from}-${modelBytes.length - 1}/${modelBytes.length}` } : {}),
+        "x-linked-etag": modelSha256,
+      });
+      bodyBytes += modelBytes.length - from;
+      response.end(modelBytes.subarray(from));
+    };
+    assert.equal(await downloadModel(options()), modelSha256);
+    assert.ok((await readFile(join(destinationDir, FILENAME))).equals(modelBytes));
+    assert.deepEqual(await leftBehind(), [FILENAME]);
+    assert.deepEqual(ranges, ["bytes=40000-"]);
+    assert.equal(bodyBytes, modelBytes.length - 40_000);
+  });
+
+  test("a partial file that does not belong to the published file is discarded by the checksum, not kept", async () => {
+    await mkdir(destinationDir, { recursive: true });
+    await writeFile(join(destinationDir, `${FILENAME}.partial`), Buffer.alloc(40_000, 7));
+    handler = (request, response) => {
+      const from = Number(/^bytes=(\d+)-$/.exec(request.headers.range ?? "")?.[1] ?? 0);
+      response.writeHead(206, {
+        "content-length": String(modelBytes.length - from),
+        "content-range": `bytes ${from}-${modelBytes.length - 1}/${modelBytes.length}`,
+        "x-linked-etag": modelSha256,
+      });
+      response.end(modelBytes.subarray(from));
+    };
+    assert.match((await failure()).error.message, /checksum mismatch/);
     assert.deepEqual(await leftBehind(), []);
+    handler = serveModel();
+    assert.equal(await downloadModel(options()), modelSha256);
+  });
+
+  test("a hub that ignores Range sends the whole file again, and the result is still exact", async () => {
+    let requests = 0;
+    handler = (_request, response) => {
+      response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
+      if (++requests === 1) response.write(modelBytes.subarray(0, 5000), () => response.socket?.destroy());
+      else response.end(modelBytes);
+    };
+    await failure({ stallTimeoutMs: 5000 });
+    assert.equal(await downloadModel(options()), modelSha256);
+    assert.ok((await readFile(join(destinationDir, FILENAME))).equals(modelBytes));
   });
 
   test("a closed port fails quickly", async () => {
@@ -176,7 +231,7 @@ describe("downloadModel", () => {
     setTimeout(() => controller.abort(new Error("caller gave up")), 200);
     const { ms } = await failure({ signal: controller.signal, stallTimeoutMs: 30_000 });
     assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms`);
-    assert.deepEqual(await leftBehind(), []);
+    assert.deepEqual(await leftBehind(), [`${FILENAME}.partial`]);
   });
 
   test(

@@ -172,10 +172,11 @@ describe("refused requests", () => {
     assert.match(refusal(() => selectorFor("generation", { model_filename: "x.gguf" })), /must be given together/);
   });
 
-  test("a remote model 'a:b' needs unsafe_mode, and is refused even with it", () => {
+  test("a remote model 'a:b' needs unsafe_mode, and with it is a remote selector that never names a local file", () => {
     assert.match(refusal(() => selectorFor("generation", { model: "openai:gpt-4o" })), /require unsafe_mode=TRUE/);
     assert.match(refusal(() => selectorFor("generation", { model: "openai:gpt-4o", unsafe_mode: false })), /require unsafe_mode=TRUE/);
-    assert.match(refusal(() => selectorFor("generation", { model: "openai:gpt-4o", unsafe_mode: true })), /not supported/);
+    assert.equal(selectorFor("generation", { model: "openai:gpt-4o", unsafe_mode: true }), "generation:remote:openai:gpt-4o");
+    assert.match(refusal(() => resolveModel(loadSettings({ STEADYTEXT_CACHE_DIR: "/tmp/x" }), "generation", { model: "openai:gpt-4o", unsafe_mode: true })), /is a remote model/);
   });
 
   test("unsafe_mode without a model is refused, as in the original", () => {

@@ -142,6 +142,17 @@ describe("waiting", () => {
 });
 
 describe("the worker", () => {
+  test("an idle worker is woken by the NOTIFY of new work, not by polling", async () => {
+    // With the safety poll an hour away, only the notification can make the worker look within the minute.
+    await withSidecar({ STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS: "3600" }, async (sidecar) => {
+      await stack.waitFor(async () => (await status(sidecar)).queue?.test?.idle_lanes === 3);
+      const { id } = await one<{ id: string }>("SELECT steadytext_embed_async('wake up') AS id");
+      assert.equal(await result(id, 60), (await one<{ v: string }>("SELECT steadytext_embed('wake up', false)::text AS v")).v);
+      const { ms } = await one<{ ms: number }>("SELECT extract(epoch FROM started_at - created_at) * 1000 AS ms FROM steadytext_queue WHERE request_id = $1", [id]);
+      console.log(`# enqueue to claim: ${Number(ms).toFixed(1)} ms`);
+    });
+  });
+
   test("an item whose worker died is taken over when its lease runs out", async () => {
     let id = "";
     await withSidecar({ STEADYTEXT_QUEUE_WORKER: "0" }, async () => {

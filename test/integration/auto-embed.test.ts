@@ -121,10 +121,16 @@ describe("keeping a table embedded", () => {
     assert.ok(s!.rows_per_second > 0);
   });
 
-  test("a dropped text column ends the pipeline with a warning, and the table keeps working", async () => {
+  test("a text column cannot be dropped from under a pipeline by accident; dropped with CASCADE, it ends the pipeline and the table keeps working", async () => {
     await session.query("CREATE TABLE fragile (id int PRIMARY KEY, body text, note text)");
     await session.query("SELECT steadytext_auto_embed('fragile', 'body', create_index := false)");
-    await session.query("ALTER TABLE fragile DROP COLUMN body");
+    await assert.rejects(session.query("ALTER TABLE fragile DROP COLUMN body"), /other objects depend on it/);
+    const warnings: string[] = [];
+    const onNotice = (notice: { message?: string }) => warnings.push(notice.message ?? "");
+    session.on("notice", onNotice);
+    await session.query("ALTER TABLE fragile DROP COLUMN body CASCADE");
+    session.off("notice", onNotice);
+    assert.ok(warnings.some((w) => /auto-embedding of .*fragile\.embedding ended/.test(w)), warnings.join("; "));
     const [r] = await rows<{ n: string }>("SELECT count(*) AS n FROM steadytext_auto_embed_pipelines WHERE source = 'fragile'::regclass");
     assert.equal(r!.n, "0");
     await session.query("INSERT INTO fragile (id, note) VALUES (1, 'still fine')");

@@ -108,3 +108,46 @@ test("SQL splits a cached stream into the same chunks as the daemon streams it",
   );
   rows.forEach((row, i) => assert.deepEqual(row.chunks, chunkWords(texts[i]!), JSON.stringify(texts[i])));
 });
+
+test("the SQL statement of the key (_steadytext_cache_key over _steadytext_key_field) gives the C functions' bytes", async () => {
+  const texts = samples();
+  const rows = await stack.query<{ c_gen: string; sql_gen: string; c_emb: string; sql_emb: string; c_rr: string; sql_rr: string }>(
+    `SELECT _steadytext_generate_key('generation:default', t, i::int, 42, '[EOS]', 'none', '') AS c_gen,
+            _steadytext_cache_key('generate', 'generation:default',
+                _steadytext_key_field('prompt', t) || _steadytext_key_field('max_tokens', i::text) || _steadytext_key_field('seed', '42')
+                || _steadytext_key_field('eos_string', '[EOS]') || _steadytext_key_field('temperature', '0')
+                || _steadytext_key_field('constraint_kind', 'none') || _steadytext_key_field('constraint', '')) AS sql_gen,
+            _steadytext_embed_key('embedding:default', t, 7, 'passage') AS c_emb,
+            _steadytext_cache_key('embed', 'embedding:default',
+                _steadytext_key_field('text', t) || _steadytext_key_field('seed', '7') || _steadytext_key_field('mode', 'passage')) AS sql_emb,
+            _steadytext_rerank_key('reranking:default', t, 'doc', 'task', 3) AS c_rr,
+            _steadytext_cache_key('rerank', 'reranking:default',
+                _steadytext_key_field('query', t) || _steadytext_key_field('document', 'doc') || _steadytext_key_field('task', 'task')
+                || _steadytext_key_field('seed', '3')) AS sql_rr
+     FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i`,
+    [texts],
+  );
+  texts.forEach((t, i) => {
+    const row = rows[i]!;
+    assert.equal(row.c_gen, row.sql_gen, `generate ${JSON.stringify(t).slice(0, 40)}`);
+    assert.equal(row.c_gen, generateKey({ modelSha256: MODEL, prompt: t, maxTokens: i + 1, seed: 42, eosString: "[EOS]", temperature: 0, constraint: { kind: "none" } }));
+    assert.equal(row.c_emb, row.sql_emb);
+    assert.equal(row.c_emb, embedKey(MODEL, t, 7, "passage"));
+    assert.equal(row.c_rr, row.sql_rr);
+    assert.equal(row.c_rr, rerankKey(MODEL, t, "doc", "task", 3));
+  });
+});
+
+test("a model identity published during a session is used by the session's next statement", async () => {
+  const session = await stack.connect();
+  const key = async () => (await session.query("SELECT _steadytext_embed_key('embedding:default', 'x', 42, 'query') AS k")).rows[0].k as string;
+  assert.equal(await key(), embedKey(MODEL, "x", 42, "query"));
+  const other = "cd".repeat(32);
+  await stack.query("UPDATE steadytext_models SET model_sha256 = $1 WHERE selector = 'embedding:default'", [other]);
+  try {
+    assert.equal(await key(), embedKey(other, "x", 42, "query"));
+  } finally {
+    await stack.query("UPDATE steadytext_models SET model_sha256 = $1 WHERE selector = 'embedding:default'", [MODEL]);
+  }
+  assert.equal(await key(), embedKey(MODEL, "x", 42, "query"));
+});

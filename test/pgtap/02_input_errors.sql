@@ -18,7 +18,7 @@ SELECT lives_ok($$SELECT steadytext_generate('hi', 4, size := s) FROM unnest(ARR
 SELECT throws_ok($$SELECT steadytext_generate('hi', unsafe_mode := true)$$, 'P0001', 'unsafe_mode=TRUE requires a model parameter');
 SELECT throws_ok($$SELECT steadytext_embed('hi', unsafe_mode := true)$$, 'P0001', 'unsafe_mode=TRUE requires a model parameter');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'openai:gpt-4o')$$, 'P0001', 'Remote models (containing '':'' ) require unsafe_mode=TRUE');
-SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'openai:gpt-4o', unsafe_mode := true)$$, 'P0001', 'Remote models are not supported: this daemon runs local GGUF models only');
+SELECT throws_like($$SELECT steadytext_generate('hi', model := 'nosuch:gpt-4o', unsafe_mode := true)$$, 'Unknown remote provider ''nosuch''; configured: openai%');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model_repo := 'a/b')$$, 'P0001', 'model_repo and model_filename must be given together');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model := 'no-such-model')$$, 'P0001', 'Unknown generation model ''no-such-model''; known models: gemma-mini-270m, gemma-3n-2b, gemma-3n-4b');
 SELECT throws_ok($$SELECT steadytext_generate('hi', model_repo := 'a/b', model_filename := '../../etc/passwd')$$, 'P0001', 'model_filename ''../../etc/passwd'' must be a plain .gguf file name');

@@ -20,7 +20,10 @@ INSERT INTO api VALUES
   ('steadytext_get_async_result', '{uuid,integer}', 'text'),
   ('steadytext_cancel_async', '{uuid}', 'boolean');
 SELECT function_returns(name, args, returns) FROM api ORDER BY name;
-SELECT has_function('st_' || substr(name, 12), args, format('alias st_%s exists', substr(name, 12))) FROM api ORDER BY name;
+SELECT has_function('st_' || substr(name, 12), args, format('alias st_%s exists', substr(name, 12))) FROM api
+WHERE name <> 'steadytext_generate_async' ORDER BY name;
+SELECT is(pg_get_function_arguments('st_generate_async(text,integer)'::regprocedure), 'prompt text, max_tokens integer DEFAULT NULL::integer',
+          'st_generate_async has the original''s own signature');
 SELECT has_table('steadytext_queue');
 SELECT is(pg_get_function_arguments('steadytext_generate_async(text,integer,boolean,integer,text,text,text,text,text,boolean,integer)'::regprocedure),
   'prompt text, max_tokens integer DEFAULT 512, use_cache boolean DEFAULT true, seed integer DEFAULT 42, eos_string text DEFAULT ''[EOS]''::text, model text DEFAULT NULL::text, model_repo text DEFAULT NULL::text, model_filename text DEFAULT NULL::text, size text DEFAULT NULL::text, unsafe_mode boolean DEFAULT false, priority integer DEFAULT 5',

@@ -1,7 +1,7 @@
 -- Per-user limits in steadytext_rate_limits are enforced on calls that reach
 -- a model; answers already cached are never limited. The daemon counts in
 -- its own transactions, so this file commits (and cleans up after itself).
-SELECT plan(9);
+SELECT plan(10);
 
 SELECT isnt(steadytext_generate_cached('rate limited, cached first', 8), NULL, 'an answer committed to the cache, to serve later');
 INSERT INTO steadytext_rate_limits (user_id, requests_per_minute, requests_per_hour, requests_per_day)
@@ -24,5 +24,23 @@ SELECT is((SELECT (current_minute_count, current_hour_count)::text FROM steadyte
 
 DELETE FROM steadytext_rate_limits WHERE user_id = session_user;
 SELECT isnt(steadytext_generate('rate limited 5', 4, use_cache := false), NULL, 'a user without a row is not limited');
+
+-- The daemon writes the user into its statement as a quoted literal: hostile names must match exactly.
+CREATE ROLE "rate o'brien \ $1 ""x""";
+INSERT INTO steadytext_rate_limits (user_id, requests_per_minute) VALUES ('rate o''brien \ $1 "x"', 0);
+SET SESSION AUTHORIZATION "rate o'brien \ $1 ""x""";
+DO $$
+BEGIN
+    PERFORM steadytext_generate('rate limited quoted', 4, use_cache := false);
+    PERFORM set_config('steadytext_test.refusal', 'admitted', false);
+EXCEPTION WHEN raise_exception THEN
+    PERFORM set_config('steadytext_test.refusal', SQLERRM, false);
+END
+$$;
+RESET SESSION AUTHORIZATION;
+SELECT is(current_setting('steadytext_test.refusal'), 'Rate limit exceeded for user "rate o''brien \ $1 "x"": 0 requests per minute',
+  'a user name with quotes, a backslash and $1 finds its own row');
+DELETE FROM steadytext_rate_limits WHERE user_id = 'rate o''brien \ $1 "x"';
+DROP ROLE "rate o'brien \ $1 ""x""";
 
 SELECT * FROM finish();

@@ -59,6 +59,7 @@ function prepare(db: Database.Database, table: string) {
        ORDER BY frequency * 1.0 / (1.0 + (? - last_access) * 1.0 / ?) ASC, last_access ASC LIMIT ?`,
     ),
     clear: db.prepare(`DELETE FROM ${table}`),
+    all: db.prepare<[], { key: string; value: Buffer }>(`SELECT key, value FROM ${table} ORDER BY key`),
   };
 }
 
@@ -298,6 +299,11 @@ export class LocalCache {
         ...this.guarded({ hits: 0, misses: 0 }, () => this.countersGet.get(cache) ?? { hits: 0, misses: 0 }),
       };
     });
+  }
+
+  /** Every entry of one cache, by key (for `st cache export`). */
+  entries(cache: CacheName): Array<{ key: string; value: Buffer }> {
+    return this.guarded([], () => this.statements[cache].all.all());
   }
 
   clear(cache?: CacheName): number {

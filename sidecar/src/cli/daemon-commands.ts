@@ -10,7 +10,7 @@ import { DaemonClient } from "../client/daemon-client.js";
 import { loadSettings, type Settings } from "../config/settings.js";
 import { isAlive, runningPid } from "../daemon/pid-file.js";
 import { runDaemon } from "../daemon/run.js";
-import type { StatusResult } from "../protocol/index.js";
+import { GENERATION_SIZES, type StatusResult } from "../protocol/index.js";
 import { parsePort, withEnvironment, type ConnectionFlags } from "./options.js";
 
 const START_TIMEOUT_MS = 60_000;
@@ -19,12 +19,29 @@ const STOP_TIMEOUT_MS = 10_000;
 interface StartFlags extends ConnectionFlags {
   foreground?: boolean;
   testModels?: boolean;
+  http?: string;
+  size?: string;
+  force?: boolean;
+  /** commander's --no-preload sets this false. */
+  preload?: boolean;
+  skipEmbeddings?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The variables a start passes on: --test-models and --http become their STEADYTEXT_* settings. */
+function startEnvironment(flags: StartFlags): NodeJS.ProcessEnv {
+  return withEnvironment(flags, {
+    ...(flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
+    ...(flags.http !== undefined ? { STEADYTEXT_HTTP_ADDR: flags.http } : {}),
+    ...(flags.size !== undefined ? { STEADYTEXT_GENERATION_SIZE: flags.size } : {}),
+    ...(flags.preload === false ? { STEADYTEXT_PRELOAD: "0" } : {}),
+    ...(flags.skipEmbeddings ? { STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS: "1" } : {}),
+  });
+}
+
 function settingsFrom(flags: StartFlags): Settings {
-  return loadSettings(withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}));
+  return loadSettings(startEnvironment(flags));
 }
 
 async function statusOf(settings: Settings): Promise<{ pid: number | undefined; status: StatusResult | undefined }> {
@@ -40,6 +57,7 @@ async function statusOf(settings: Settings): Promise<{ pid: number | undefined; 
 
 async function start(flags: StartFlags): Promise<void> {
   const settings = settingsFrom(flags);
+  if (flags.force && (await runningPid(settings.pidFile)) !== undefined) await stop(flags);
   const existing = await runningPid(settings.pidFile);
   if (existing !== undefined) {
     console.log(`daemon already running (pid ${existing}) on ${settings.endpoint}`);
@@ -56,7 +74,7 @@ async function start(flags: StartFlags): Promise<void> {
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ["ignore", log, log],
-    env: withEnvironment(flags, flags.testModels ? { STEADYTEXT_TEST_MODELS: "1" } : {}),
+    env: startEnvironment(flags),
   });
   closeSync(log);
   child.unref();
@@ -153,6 +171,11 @@ export function registerDaemonCommands(program: Command): void {
   connection(daemon.command("start").description("start the daemon (in the background unless --foreground)"))
     .option("--foreground", "run in this process")
     .option("--test-models", "use the tiny generated test models (STEADYTEXT_TEST_MODELS=1)")
+    .option("--http <[host:]port>", "also serve the OpenAI-compatible HTTP API, on loopback unless a host is named (STEADYTEXT_HTTP_ADDR)")
+    .addOption(new Option("--size <size>", "default generation model size (STEADYTEXT_GENERATION_SIZE)").choices(GENERATION_SIZES))
+    .option("--force", "stop a daemon that already runs here, then start")
+    .option("--no-preload", "do not load the default models at start (STEADYTEXT_PRELOAD=0)")
+    .option("--skip-embeddings", "preload all default models but the embedding model (STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS=1)")
     .addOption(new Option("--log-to-file", "log to the daemon's log file (used for background starts)").hideHelp())
     .action(async (flags: StartFlags & { logToFile?: boolean }) => {
       if (flags.foreground && flags.logToFile) {
@@ -169,6 +192,8 @@ export function registerDaemonCommands(program: Command): void {
     .action(status);
   connection(daemon.command("restart").description("stop, then start the daemon"))
     .option("--test-models", "use the tiny generated test models")
+    .option("--http <[host:]port>", "also serve the OpenAI-compatible HTTP API (STEADYTEXT_HTTP_ADDR)")
+    .addOption(new Option("--size <size>", "default generation model size (STEADYTEXT_GENERATION_SIZE)").choices(GENERATION_SIZES))
     .action(async (flags: StartFlags) => {
       await stop(flags);
       await start(flags);

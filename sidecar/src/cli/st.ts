@@ -11,6 +11,8 @@ import { registerDaemonCommands } from "./daemon-commands.js";
 import { registerModelCommands } from "./model-commands.js";
 import { registerKeyCommands } from "./key-commands.js";
 import { registerTaskCommands } from "./task-commands.js";
+import { registerVectorCommands } from "./vector-commands.js";
+import { registerCompletionCommand } from "./completion-command.js";
 
 const program = new Command("st")
   .description("SteadyText: deterministic text generation, embeddings and reranking")
@@ -23,6 +25,8 @@ registerTaskCommands(program);
 registerCacheCommands(program);
 registerModelCommands(program);
 registerKeyCommands(program);
+registerVectorCommands(program);
+registerCompletionCommand(program);
 
 try {
   await program.parseAsync(process.argv);

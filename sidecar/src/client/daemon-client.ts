@@ -4,6 +4,7 @@
 import { Dealer } from "zeromq";
 import {
   decodeReply,
+  decodeVectorFrame,
   parseWireError,
   STREAM_ACK,
   STREAM_END_MARKER,
@@ -24,7 +25,7 @@ export class DaemonError extends Error {
 }
 
 interface Waiter {
-  onReply(reply: Reply): void;
+  onReply(reply: Reply, vectorFrame?: Buffer): void;
   onError(error: Error): void;
 }
 
@@ -63,7 +64,8 @@ export class DaemonClient {
   private async receive(): Promise<void> {
     try {
       for await (const frames of this.socket) {
-        const payload = frames[frames.length - 1];
+        // [empty delimiter, JSON] or, for vectors asked for as f32le, [empty delimiter, JSON, vector frame].
+        const [payload, vectorFrame] = frames[0]?.length === 0 ? frames.slice(1) : frames;
         if (!payload) continue;
         let reply: Reply;
         try {
@@ -71,7 +73,7 @@ export class DaemonClient {
         } catch {
           continue;
         }
-        this.waiters.get(String(reply.id))?.onReply(reply);
+        this.waiters.get(String(reply.id))?.onReply(reply, vectorFrame);
       }
     } catch (error) {
       if (!this.closed) for (const w of this.waiters.values()) w.onError(error as Error);
@@ -98,12 +100,20 @@ export class DaemonClient {
         reject(new DaemonError("timeout", `no reply to ${method} within ${timeoutMs} ms from ${this.endpoint}`));
       }, timeoutMs);
       this.waiters.set(id, {
-        onReply: (reply) => {
+        onReply: (reply, vectorFrame) => {
           clearTimeout(timer);
           this.waiters.delete(id);
           if (reply.error !== null) {
             const { code, message } = parseWireError(reply.error);
             reject(new DaemonError(code, message));
+          } else if (vectorFrame) {
+            // Asked for with vector_encoding "f32le": the same shape as the JSON result.
+            try {
+              const vectors = decodeVectorFrame(reply.result, vectorFrame);
+              resolve((method === "embed" ? vectors[0] : vectors) as T);
+            } catch (error) {
+              reject(new DaemonError("internal", (error as Error).message));
+            }
           } else resolve(reply.result as T);
         },
         onError: (error) => {

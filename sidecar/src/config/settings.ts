@@ -78,6 +78,8 @@ const environmentSchema = z.object({
   STEADYTEXT_RERANKING_CACHE_CAPACITY: positiveInt,
   STEADYTEXT_RERANKING_CACHE_MAX_SIZE_MB: positiveNumber,
   STEADYTEXT_CACHE_TTL_SECONDS: positiveInt,
+  STEADYTEXT_PRELOAD: flag,
+  STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS: flag,
   STEADYTEXT_QUEUE_WORKER: flag,
   STEADYTEXT_QUEUE_DATABASES: z
     .string()
@@ -87,8 +89,43 @@ const environmentSchema = z.object({
   STEADYTEXT_QUEUE_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   STEADYTEXT_QUEUE_LEASE_SECONDS: z.coerce.number().int().min(2).max(86_400).optional(),
   STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS: z.coerce.number().int().min(1).max(86_400).optional(),
+  /** The OpenAI-compatible HTTP API: "[HOST:]PORT"; a bare port listens on loopback. */
+  STEADYTEXT_HTTP_ADDR: z
+    .string()
+    .regex(/^((\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?\d{1,5}$/, "must be PORT or HOST:PORT ([IPv6]:PORT)")
+    .optional(),
+  /** A bearer token the HTTP API requires (none: no authentication, which is why it listens on loopback by default). */
+  STEADYTEXT_HTTP_TOKEN: text,
+  /** How the TypeScript library answers: "auto" (the daemon when one answers, else in-process), "daemon" or "local". */
+  STEADYTEXT_LIBRARY_BACKEND: z.enum(["auto", "daemon", "local"]).optional(),
+  /**
+   * More OpenAI-compatible providers for `provider:model` names (used only with unsafe_mode), as JSON:
+   * {"name": {"base_url": "https://…/v1", "api_key_env": "NAME_API_KEY"}}. The key itself stays in its own variable.
+   */
+  STEADYTEXT_REMOTE_PROVIDERS: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "must be a JSON object" });
+        return z.NEVER;
+      }
+    })
+    .pipe(
+      z.record(
+        z.string().regex(/^[a-z0-9_-]{1,32}$/, "provider names are lower-case letters, digits, '_' and '-'"),
+        z.object({ base_url: z.url(), api_key_env: z.string().regex(/^[A-Z_][A-Z0-9_]{0,63}$/, "api_key_env must name an environment variable") }),
+      ),
+    )
+    .optional(),
   XDG_CACHE_HOME: text,
 });
+
+/** OpenAI-compatible providers known without configuration (SteadyText's own list starts with OpenAI). */
+const BUILT_IN_PROVIDERS: Record<string, { base_url: string; api_key_env: string }> = {
+  openai: { base_url: "https://api.openai.com/v1", api_key_env: "OPENAI_API_KEY" },
+};
 
 export type ModelRole = "generation" | "embedding" | "reranking";
 
@@ -138,6 +175,33 @@ export interface Settings {
   cacheLimits: Record<"generation" | "embedding" | "reranking", CacheLimits>;
   cacheTtlSeconds: number | undefined;
   queue: QueueSettings;
+  /** Default models loaded when the daemon starts, so the first request does not pay for loading. */
+  preload: ModelRole[];
+  /** The OpenAI-compatible HTTP API, when STEADYTEXT_HTTP_ADDR asks for it. */
+  http: HttpSettings | undefined;
+  libraryBackend: "auto" | "daemon" | "local";
+  /** Providers a `provider:model` name may use with unsafe_mode; the key is read from api_key_env at load. */
+  remoteProviders: Record<string, RemoteProvider>;
+}
+
+export interface RemoteProvider {
+  baseUrl: string;
+  apiKeyEnv: string;
+  apiKey: string | undefined;
+}
+
+export interface HttpSettings {
+  host: string;
+  port: number;
+  token: string | undefined;
+}
+
+/** "[HOST:]PORT" to a listen address; loopback unless a host is named. */
+export function parseHttpAddress(address: string): { host: string; port: number } {
+  const match = /^(?:(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(address.trim());
+  const port = Number(match?.[2]);
+  if (!match || port < 1 || port > 65535) throw new SettingsError(`'${address}' is not PORT or HOST:PORT (port 1-65535)`);
+  return { host: match[1]?.replace(/^\[|\]$/g, "") ?? DEFAULT_DAEMON_HOST, port };
 }
 
 export interface QueueSettings {
@@ -236,13 +300,26 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       },
     },
     cacheTtlSeconds: e.STEADYTEXT_CACHE_TTL_SECONDS,
+    preload:
+      (e.STEADYTEXT_PRELOAD ?? true)
+        ? (["generation", "embedding", "reranking"] as const).filter((role) => !(role === "embedding" && e.STEADYTEXT_PRELOAD_SKIP_EMBEDDINGS))
+        : [],
     queue: {
       worker: e.STEADYTEXT_QUEUE_WORKER ?? true,
       databases: (e.STEADYTEXT_QUEUE_DATABASES ?? "").split(",").map((d) => d.trim()).filter((d) => d.length > 0),
       batchSize: e.STEADYTEXT_QUEUE_BATCH_SIZE ?? 64,
-      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel,
+      // One lane more than contexts: one claims or stores while the others compute.
+      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel + 1,
       leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
       safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
     },
+    libraryBackend: e.STEADYTEXT_LIBRARY_BACKEND ?? "auto",
+    remoteProviders: Object.fromEntries(
+      Object.entries({ ...BUILT_IN_PROVIDERS, ...e.STEADYTEXT_REMOTE_PROVIDERS }).map(([name, p]) => [
+        name,
+        { baseUrl: p.base_url.replace(/\/+$/, ""), apiKeyEnv: p.api_key_env, apiKey: env[p.api_key_env] || undefined },
+      ]),
+    ),
+    http: e.STEADYTEXT_HTTP_ADDR ? { ...parseHttpAddress(e.STEADYTEXT_HTTP_ADDR), token: e.STEADYTEXT_HTTP_TOKEN } : undefined,
   };
 }

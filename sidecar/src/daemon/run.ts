@@ -11,6 +11,7 @@ import { ModelIdentities } from "../models/identity.js";
 import { writeTestModels } from "../models/test-models/index.js";
 import { configureLogger, logger } from "../util/logger.js";
 import { QueueService } from "../queue/queue-service.js";
+import { HttpApiServer } from "../http/http-server.js";
 import { removePidFile, writePidFile } from "./pid-file.js";
 import { DAEMON_VERSION, DaemonServer } from "./server.js";
 import { establishAdminToken } from "./admin-token.js";
@@ -31,6 +32,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   }
 
   let server: DaemonServer | undefined;
+  let http: HttpApiServer | undefined;
   let engine: Engine | undefined;
   const mirror: PgMirror | undefined = settings.pgUrl
     ? new PgMirror(settings.pgUrl, (): Heartbeat => ({
@@ -58,6 +60,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
     stopping ??= (async () => {
       log.info({ reason }, "daemon stopping");
       await queue?.stop();
+      await http?.stop();
       await server?.stop();
       await mirror?.close();
       await running.close();
@@ -70,7 +73,16 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   };
 
   server = new DaemonServer(settings, running, { onShutdownRequested: () => void stop("shutdown request"), adminToken: establishAdminToken(settings) }, queue);
+  running.preload(settings.preload);
   await server.start();
+  if (settings.http) {
+    http = new HttpApiServer({ ...settings, http: settings.http }, running, DAEMON_VERSION);
+    await http.start().catch(async (error: unknown) => {
+      await server?.stop();
+      await mirror?.close();
+      throw error;
+    });
+  }
   queue?.start();
   await writePidFile(settings.pidFile);
   process.once("SIGTERM", () => void stop("SIGTERM"));
@@ -87,6 +99,7 @@ export async function runDaemon(settings: Settings, options: RunOptions = {}): P
   log.info(
     {
       endpoint: settings.endpoint,
+      http: http?.address() ?? null,
       testModels: settings.testModels,
       mirror: Boolean(mirror),
       queueWorker: Boolean(queue) && settings.queue.worker,

@@ -40,6 +40,7 @@ import { ADMIN_METHODS, adminTokenMatches } from "./admin-token.js";
 import { routerSecurity } from "./transport-security.js";
 import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
+import { encodeVectorFrame, VectorFrameResult } from "../protocol/vector-frame.js";
 
 export const DAEMON_VERSION = VERSION;
 
@@ -175,7 +176,8 @@ export class DaemonServer {
         return;
       }
       const result = await this.call(method as Method, request, peer, ctx);
-      this.reply(envelope, { id: request.id, result, error: null });
+      if (result instanceof VectorFrameResult) this.reply(envelope, { id: request.id, result: result.header, error: null }, result.frame);
+      else this.reply(envelope, { id: request.id, result, error: null });
       if (method === "shutdown") this.hooks.onShutdownRequested();
     } catch (error) {
       this.reply(envelope, { id: request.id, result: null, error: this.wireError(error, controller.signal) });
@@ -211,13 +213,15 @@ export class DaemonServer {
         // A list gives one vector, the L2-normalised mean of the texts' embeddings, as SteadyText's daemon does.
         const p = parseParams(embedParams, params);
         const result = await this.engine.embed(p, ctx);
-        return typeof p.text_input === "string" ? result : normalisedMean(result as number[][]);
+        const vector = typeof p.text_input === "string" ? (result as number[]) : normalisedMean(result as number[][]);
+        return p.vector_encoding === "f32le" ? encodeVectorFrame([vector]) : vector;
       }
       case "embed_batch": {
         // Ours: one vector per text, in order (steadytext_embed_batch).
         const p = parseParams(embedParams, params);
         const result = await this.engine.embed(p, ctx);
-        return typeof p.text_input === "string" ? [result] : result;
+        const vectors = (typeof p.text_input === "string" ? [result] : result) as number[][];
+        return p.vector_encoding === "f32le" ? encodeVectorFrame(vectors) : vectors;
       }
       case "rerank": {
         const p = parseParams(rerankParams, params);
@@ -287,12 +291,15 @@ export class DaemonServer {
       cancelled: this.cancelled,
       compute: this.engine.host.knownCompute() ?? null,
       models: this.engine.host.modelStatus(),
+      preload: this.engine.preloadState,
       ...(this.queue ? { queue: this.queue.stats() } : {}),
     };
   }
 
-  private reply(envelope: Pick<Envelope, "identity" | "delimited">, reply: Reply): void {
+  /** Send a reply; `vectorFrame` (asked for with vector_encoding "f32le") follows the JSON as its own frame. */
+  private reply(envelope: Pick<Envelope, "identity" | "delimited">, reply: Reply, vectorFrame?: Buffer): void {
     const frames = routerReplyFrames(envelope, encodeReply(reply));
+    if (vectorFrame) frames.push(vectorFrame);
     // zeromq.js allows one send at a time: chain them.
     this.sending = this.sending
       .then(async () => {

@@ -17,7 +17,9 @@ import { ModelIdentities } from "../models/identity.js";
 import { resolveModel, type ResolvedModel } from "../models/resolve.js";
 import { invalidParams, ProtocolError, unavailable } from "../protocol/errors.js";
 import type { EmbedParams, GenerateParams, RerankParams } from "../protocol/messages.js";
+import { isRemoteRequest, remoteEmbed, remoteGenerate, remoteTarget } from "../remote/remote-provider.js";
 import { decodeScore, decodeText, decodeVector, encodeScore, encodeText, encodeVector } from "../cache/cached-values.js";
+import { logger } from "../util/logger.js";
 
 export interface RequestContext {
   signal?: AbortSignal | undefined;
@@ -121,6 +123,13 @@ export class Engine {
 
   async generate(params: GenerateParams, ctx: RequestContext = {}, onText?: (chunk: string) => void): Promise<string> {
     if (params.return_logprobs) throw invalidParams("return_logprobs is not supported");
+    if (isRemoteRequest(params)) {
+      // A provider's answer is not deterministic: it is never cached nor mirrored as if it were.
+      await this.admit(ctx);
+      const text = await remoteGenerate(remoteTarget(this.settings, params.model!), params, ctx.signal);
+      onText?.(text);
+      return text;
+    }
     const resolved = resolveModel(this.settings, "generation", params);
     const constraint = constraintFrom(params);
     const keyFor = (sha256: string) =>
@@ -193,6 +202,11 @@ export class Engine {
 
   /** One vector for a string, a list of vectors for a list; each equals the single-text result bit for bit. */
   async embed(params: EmbedParams, ctx: RequestContext = {}): Promise<number[] | number[][]> {
+    if (isRemoteRequest(params)) {
+      await this.admit(ctx);
+      const vectors = await remoteEmbed(remoteTarget(this.settings, params.model!), params, ctx.signal);
+      return typeof params.text_input === "string" ? vectors[0]! : vectors;
+    }
     const texts = typeof params.text_input === "string" ? [params.text_input] : params.text_input;
     const mode = params.mode ?? this.settings.embeddingMode;
     const resolved = resolveModel(this.settings, "embedding", params);
@@ -292,6 +306,33 @@ export class Engine {
   /** Count cache hits SQL served from its table (the access statistics live in the mirror). */
   touch(database: string | undefined, keys: readonly string[]): void {
     this.mirror?.touch(database, keys);
+  }
+
+  private preloading: "off" | "loading" | "done" = "off";
+
+  /**
+   * Load the default models of `roles` in the background: requests are
+   * answered meanwhile, and one that needs such a model waits for the same
+   * load. A model that cannot load is reported by status, not fatal.
+   */
+  preload(roles: readonly ModelRole[]): void {
+    const models = this.resolveDefaults().filter((resolved) => roles.includes(resolved.role));
+    if (models.length === 0) return;
+    this.preloading = "loading";
+    void Promise.allSettled(models.map((resolved) => this.host.get(resolved))).then((settled) => {
+      settled.forEach((outcome, i) => {
+        if (outcome.status === "rejected") {
+          const reason = outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason);
+          logger().warn({ role: models[i]!.role, error: reason }, "preloading a model failed");
+        }
+      });
+      this.preloading = "done";
+    });
+  }
+
+  /** Whether the start-up preload is off, still loading, or done. */
+  get preloadState(): "off" | "loading" | "done" {
+    return this.preloading;
   }
 
   /** Resolve what each role's default model means now (for status and for publishing to SQL). */

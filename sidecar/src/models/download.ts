@@ -1,10 +1,13 @@
 // Fetches a model file from a Hugging Face style hub. Unlike a general
 // downloader it gives up quickly: a probe with a short timeout first, a stall
-// timeout while streaming, and the sha256 the hub publishes is checked.
+// timeout while streaming, and the sha256 the hub publishes is checked. An
+// interrupted download leaves `<file>.partial`, and the next attempt asks
+// for the rest with an HTTP Range request (a hub that ignores it sends the
+// whole file again).
 
 import { createHash } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -54,12 +57,32 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
   options.signal?.addEventListener("abort", abortFromCaller, { once: true });
   const probeTimer = setTimeout(() => controller.abort(new DownloadError(`no answer from ${url} within ${probeTimeoutMs} ms`)), probeTimeoutMs);
 
+  const partial = `${options.destination}.partial`;
+  await mkdir(dirname(options.destination), { recursive: true });
+  let offset = await stat(partial).then((s) => s.size, () => 0);
+  const ask = async (from: number): Promise<Response> => {
+    try {
+      return await fetch(url, { signal: controller.signal, redirect: "follow", headers: from > 0 ? { range: `bytes=${from}-` } : {} });
+    } catch (error) {
+      const reason = controller.signal.reason instanceof Error ? controller.signal.reason.message : String(error);
+      throw new DownloadError(`cannot download ${options.repo}/${options.filename}: ${reason}`);
+    }
+  };
+
   let response: Response;
+  let total: number;
   try {
-    response = await fetch(url, { signal: controller.signal, redirect: "follow" });
-  } catch (error) {
-    const reason = controller.signal.reason instanceof Error ? controller.signal.reason.message : String(error);
-    throw new DownloadError(`cannot download ${options.repo}/${options.filename}: ${reason}`);
+    response = await ask(offset);
+    const resumed = response.status === 206 ? /^bytes (\d+)-\d+\/(\d+)$/.exec(response.headers.get("content-range") ?? "") : null;
+    if (offset > 0 && !(resumed && Number(resumed[1]) === offset)) {
+      // Not the rest of our partial file (a full 200, an unsatisfiable range, another range): start over.
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        response = await ask(0);
+      }
+      offset = 0;
+    }
+    total = resumed && offset > 0 ? Number(resumed[2]) : Number(response.headers.get("content-length") ?? 0);
   } finally {
     clearTimeout(probeTimer);
   }
@@ -67,17 +90,16 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
     options.signal?.removeEventListener("abort", abortFromCaller);
     throw new DownloadError(`cannot download ${options.repo}/${options.filename}: HTTP ${response.status} from ${url}`);
   }
+  if (offset > 0) log.info({ offset, total }, "resuming a model download");
 
   const expected = publishedSha256(response.headers);
-  const total = Number(response.headers.get("content-length") ?? 0);
-  const temporary = `${options.destination}.${process.pid}.download`;
-  await mkdir(dirname(options.destination), { recursive: true });
 
   const hash = createHash("sha256");
-  let received = 0;
+  if (offset > 0) for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+  let received = offset;
   let lastLogged = 0;
   const bar = options.progressBar ? new SingleBar({ format: `${options.filename} [{bar}] {percentage}% {value}/{total} bytes` }, Presets.shades_classic) : undefined;
-  bar?.start(total || 1, 0);
+  bar?.start(total || 1, offset);
   let stallTimer = setTimeout(() => controller.abort(new DownloadError(`download stalled for ${stallTimeoutMs} ms`)), stallTimeoutMs);
   const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream<Uint8Array>);
   body.on("data", (chunk: Buffer) => {
@@ -92,9 +114,9 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
     }
   });
   try {
-    await pipeline(body, createWriteStream(temporary));
+    await pipeline(body, createWriteStream(partial, { flags: offset > 0 ? "a" : "w" }));
   } catch (error) {
-    await rm(temporary, { force: true });
+    // The bytes so far stay in the .partial file: the next attempt asks only for the rest.
     const reason = controller.signal.reason instanceof Error ? controller.signal.reason.message : String(error);
     throw new DownloadError(`download of ${options.repo}/${options.filename} failed: ${reason}`);
   } finally {
@@ -105,14 +127,13 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
 
   const actual = hash.digest("hex");
   if (total && received !== total) {
-    await rm(temporary, { force: true });
     throw new DownloadError(`download of ${options.filename} is truncated: ${received} of ${total} bytes`);
   }
   if (expected && expected !== actual) {
-    await rm(temporary, { force: true });
+    await rm(partial, { force: true });
     throw new DownloadError(`checksum mismatch for ${options.filename}: expected ${expected}, got ${actual}`);
   }
-  await rename(temporary, options.destination);
+  await rename(partial, options.destination);
   log.info({ sha256: actual, bytes: received, verified: Boolean(expected) }, "model downloaded");
   return actual;
 }

@@ -53,11 +53,9 @@ export function selectorFor(role: ModelRole, request: ModelRequest): string {
     throw invalidParams("unsafe_mode=TRUE requires a model parameter");
   }
   if (model?.includes(":")) {
-    throw invalidParams(
-      request.unsafe_mode
-        ? "Remote models are not supported: this daemon runs local GGUF models only"
-        : "Remote models (containing ':' ) require unsafe_mode=TRUE",
-    );
+    // provider:model is answered by that provider (sidecar/src/remote), never by a local file.
+    if (request.unsafe_mode) return `${role}:remote:${model}`;
+    throw invalidParams("Remote models (containing ':' ) require unsafe_mode=TRUE");
   }
   if (repo !== null && filename !== null) {
     if (!REPO_PATTERN.test(repo)) throw invalidParams(`model_repo '${repo}' is not of the form owner/name`);
@@ -90,6 +88,7 @@ export function resolveModel(settings: Settings, role: ModelRole, request: Model
   const [, kind, ...rest] = selector.split(":");
   const value = rest.join(":");
 
+  if (kind === "remote") throw invalidParams(`'${value}' is a remote model: its provider answers it, not a local file`);
   if (kind === "name") registryEntry(role, value); // unknown names are an error in every mode
   const configuredPath = settings.modelPaths[role];
   if (kind === "default" && configuredPath) {

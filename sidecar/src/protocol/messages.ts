@@ -2,6 +2,7 @@
 // daemon, the clients and the tests. See docs/protocol.md.
 
 import { z } from "zod";
+import { VECTOR_ENCODINGS } from "./vector-frame.js";
 
 export const DEFAULT_SEED = 42;
 export const DEFAULT_MAX_NEW_TOKENS = 512;
@@ -81,6 +82,8 @@ export const embedParams = z.object({
   unsafe_mode: z.boolean().nullish(),
   use_cache: useCache,
   sync_mirror: z.boolean().nullish(),
+  /** Ours: "f32le" asks for the vectors as one binary frame after the JSON reply (vector-frame.ts). */
+  vector_encoding: z.enum(VECTOR_ENCODINGS, { error: "vector_encoding must be 'json' or 'f32le'" }).nullish(),
 });
 export type EmbedParams = z.output<typeof embedParams>;
 
@@ -198,6 +201,8 @@ export interface StatusResult {
     identity?: string | null;
     warmed?: boolean;
   }>;
+  /** The default models loaded at start (STEADYTEXT_PRELOAD): off, still loading, or done. */
+  preload?: "off" | "loading" | "done";
   /** Per database whose queue this daemon serves. */
   queue?: Record<string, QueueStats>;
 }
@@ -208,4 +213,6 @@ export interface QueueStats {
   claimed: number;
   completed: number;
   failed: number;
+  /** Lanes asleep until a notification (or a timer) says there is work. */
+  idle_lanes: number;
 }

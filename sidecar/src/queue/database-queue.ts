@@ -75,6 +75,10 @@ export class DatabaseQueue {
     return this.options.database;
   }
 
+  get idleLanes(): number {
+    return this.idleWaiters.size;
+  }
+
   start(): void {
     void this.ensureListening().catch(() => undefined);
     if (!this.options.work) return;
@@ -115,8 +119,9 @@ export class DatabaseQueue {
     });
     this.listener = client;
     this.failures = 0;
-    // Whatever was notified while we were not listening: look now.
-    this.wakeAll();
+    // Whatever was notified while we were not listening: lanes and waiters look now.
+    this.wakeLanes();
+    this.wakeWaiters();
   }
 
   private async reconnect(): Promise<void> {
@@ -134,19 +139,22 @@ export class DatabaseQueue {
 
   private onNotification(channel: string, payload: string): void {
     if (channel === WORK_CHANNEL) {
-      this.wakeAll();
+      this.wakeLanes();
       return;
     }
     const waiters = this.doneWaiters.get(payload);
     if (waiters) for (const wake of waiters) wake();
   }
 
-  private wakeAll(): void {
+  private wakeLanes(): void {
     this.wakeups++;
     const waiters = this.idleWaiters;
     this.idleWaiters = new Set();
     for (const wake of waiters) wake();
-    // queue_wait callers re-check too: a missed notification must not leave them waiting.
+  }
+
+  /** Every queue_wait caller looks again (after a reconnect, a notification may have been missed). */
+  private wakeWaiters(): void {
     for (const set of this.doneWaiters.values()) for (const wake of set) wake();
   }
 
@@ -315,8 +323,8 @@ export class DatabaseQueue {
   /** Stop claiming, abort running work and give its leases back. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    this.wakeAll();
-    for (const set of this.doneWaiters.values()) for (const wake of set) wake();
+    this.wakeLanes();
+    this.wakeWaiters();
     await Promise.all(this.lanes);
     await this.listener?.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);

@@ -60,7 +60,7 @@ export class QueueService {
 
   /** Per database served: this worker's lease id and what it did (for status). */
   stats(): Record<string, QueueStats> {
-    return Object.fromEntries([...this.queues.values()].map((q) => [q.database, { worker_id: q.workerId, ...q.counts }]));
+    return Object.fromEntries([...this.queues.values()].map((q) => [q.database, { worker_id: q.workerId, ...q.counts, idle_lanes: q.idleLanes }]));
   }
 
   async stop(): Promise<void> {

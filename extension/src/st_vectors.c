@@ -1,0 +1,142 @@
+/*
+ * st_vectors.c
+ *		Vectors from the daemon as one binary frame (little-endian float32).
+ *
+ * A vector request may carry params.vector_encoding = "f32le"; the daemon
+ * then answers with the usual JSON reply, whose result is
+ * {"encoding": "f32le", "dimensions": [n, ...]}, followed by one frame of
+ * sum(n) IEEE float32 values in little-endian order. The values are float32
+ * on the daemon's side too, so this carries exactly the bits the JSON numbers
+ * carry, without formatting and parsing a thousand decimals per vector.
+ * Clients that never ask (SteadyText's own) get JSON as always, and a daemon
+ * that does not know the option answers in JSON, which is still understood.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "port/pg_bswap.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+
+#include "st_vectors.h"
+
+/* More numbers than any vector the daemon serves has, per vector and per reply */
+#define ST_MAX_VECTOR_DIMENSION 65536
+#define ST_MAX_VECTOR_VALUES (256 * 1024 * 1024 / 4)
+
+bool		st_binary_vectors = true;
+
+void
+st_vectors_init(void)
+{
+	DefineCustomBoolVariable("steadytext.binary_vectors",
+							 "Receive vectors from the daemon as binary float32 rather than JSON numbers.",
+							 "Both carry the same bits; binary is faster. Off is for daemons or proxies that only pass JSON.",
+							 &st_binary_vectors, true, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+}
+
+Jsonb *
+st_vector_request_params(Jsonb *params)
+{
+	Datum		option;
+
+	if (!st_binary_vectors || !JB_ROOT_IS_OBJECT(params))
+		return params;
+	option = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"vector_encoding\": \"f32le\"}"));
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(params), option));
+}
+
+/* A string member of an object, as a C string, or NULL */
+static char *
+string_member(Jsonb *object, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&object->root, key, strlen(key), NULL);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+bool
+st_decode_vector_frame(StReply *reply, float4 ***vectors, int **counts, int *nvectors, char **problem)
+{
+	Jsonb	   *header;
+	JsonbValue *dimensions;
+	JsonbValue	dims_container;
+	char	   *encoding;
+	int			n;
+	int			i;
+	int64		total = 0;
+	const char *frame = reply->vector_frame;
+
+	*problem = NULL;
+	if (reply->vector_frame == NULL)
+		return false;
+	if (reply->result_type != JSON_TOKEN_OBJECT_START)
+	{
+		*problem = "a vector frame came without its header";
+		return true;
+	}
+	header = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(reply->result, reply->result_len))));
+	encoding = string_member(header, "encoding");
+	if (encoding == NULL || strcmp(encoding, "f32le") != 0)
+	{
+		*problem = "the vector frame's encoding is not f32le";
+		return true;
+	}
+	dimensions = getKeyJsonValueFromContainer(&header->root, "dimensions", strlen("dimensions"), &dims_container);
+	if (dimensions == NULL || dimensions->type != jbvBinary || !JsonContainerIsArray(dimensions->val.binary.data))
+	{
+		*problem = "the vector frame's dimensions are not a list";
+		return true;
+	}
+	n = JsonContainerSize(dimensions->val.binary.data);
+	*nvectors = n;
+	*counts = palloc(sizeof(int) * Max(n, 1));
+	*vectors = palloc(sizeof(float4 *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *d = getIthJsonbValueFromContainer(dimensions->val.binary.data, i);
+		int32		count;
+
+		if (d == NULL || d->type != jbvNumeric)
+		{
+			*problem = "a vector frame's dimension is not a number";
+			return true;
+		}
+		count = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(d->val.numeric)));
+		if (count < 0 || count > ST_MAX_VECTOR_DIMENSION)
+		{
+			*problem = "a vector frame's dimension is out of range";
+			return true;
+		}
+		(*counts)[i] = count;
+		total += count;
+	}
+	if (total > ST_MAX_VECTOR_VALUES || total * 4 != reply->vector_frame_len)
+	{
+		*problem = psprintf("the vector frame has %d bytes where its header says " INT64_FORMAT,
+							reply->vector_frame_len, total * 4);
+		return true;
+	}
+	for (i = 0; i < n; i++)
+	{
+		int			j;
+		float4	   *values = palloc(sizeof(float4) * Max((*counts)[i], 1));
+
+		for (j = 0; j < (*counts)[i]; j++, frame += 4)
+		{
+			uint32		bits;
+
+			memcpy(&bits, frame, 4);
+#ifdef WORDS_BIGENDIAN
+			bits = pg_bswap32(bits);
+#endif
+			memcpy(&values[j], &bits, 4);
+		}
+		(*vectors)[i] = values;
+	}
+	return true;
+}
