@@ -46,6 +46,13 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+/* The backend's local transaction id: a member of vxid from PostgreSQL 17 on */
+#if PG_VERSION_NUM >= 170000
+#define ST_MY_LXID (MyProc->vxid.lxid)
+#else
+#define ST_MY_LXID (MyProc->lxid)
+#endif
+
 #include "st_cache_key.h"
 #include "st_hits.h"
 
@@ -160,7 +167,7 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 {
 	Oid			namespace = call_site(fcinfo)->namespace;
 
-	if (st_memo.valid && st_memo.namespace == namespace && st_memo.lxid == MyProc->lxid &&
+	if (st_memo.valid && st_memo.namespace == namespace && st_memo.lxid == ST_MY_LXID &&
 		st_memo.xmin == snapshot->xmin && st_memo.xmax == snapshot->xmax &&
 		st_memo.curcid == snapshot->curcid && st_memo.completions == snapshot->snapXactCompletionCount)
 		return &st_memo;
@@ -178,7 +185,7 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 	st_memo.nselectors = 0;
 	st_memo.default_max_tokens = 0;
 	st_memo.namespace = namespace;
-	st_memo.lxid = MyProc->lxid;
+	st_memo.lxid = ST_MY_LXID;
 	st_memo.xmin = snapshot->xmin;
 	st_memo.xmax = snapshot->xmax;
 	st_memo.curcid = snapshot->curcid;
