@@ -1733,12 +1733,18 @@ $$;
 CREATE TRIGGER steadytext_queue_wake AFTER INSERT ON @extschema@.steadytext_queue
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._steadytext_queue_wake();
 
--- Enqueue one request (callers are the SECURITY DEFINER functions below).
-CREATE FUNCTION @extschema@._steadytext_enqueue(p_type text, p_prompt text, p_params jsonb, p_priority integer)
-RETURNS uuid LANGUAGE sql VOLATILE AS $$
-    INSERT INTO @extschema@.steadytext_queue (request_type, prompt, params, priority, user_id, session_id)
-    VALUES (p_type, p_prompt, p_params, p_priority, session_user, pg_catalog.pg_backend_pid()::text)
-    RETURNING request_id
+-- Enqueue requests in one statement, returning their ids in the order
+-- given (callers are the SECURITY DEFINER functions below).
+CREATE FUNCTION @extschema@._steadytext_enqueue(p_type text, p_prompts text[], p_params jsonb[], p_priority integer)
+RETURNS uuid[] LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_ids uuid[] := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, cardinality(p_prompts)));
+BEGIN
+    INSERT INTO @extschema@.steadytext_queue (request_id, request_type, prompt, params, priority, user_id, session_id)
+    SELECT v_ids[i], p_type, p_prompts[i], p_params[i], p_priority, session_user, pg_catalog.pg_backend_pid()::text
+    FROM generate_series(1, cardinality(p_prompts)) AS i;
+    RETURN v_ids;
+END
 $$;
 
 CREATE FUNCTION @extschema@._steadytext_check_priority(priority integer)
@@ -1837,9 +1843,9 @@ RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM @extschema@._steadytext_check_priority(priority);
-    RETURN @extschema@._steadytext_enqueue('generate', prompt,
-        @extschema@._steadytext_generate_async_params(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
-                                                      model_filename, size, unsafe_mode), priority);
+    RETURN (@extschema@._steadytext_enqueue('generate', ARRAY[prompt],
+        ARRAY[@extschema@._steadytext_generate_async_params(prompt, max_tokens, use_cache, seed, eos_string, model, model_repo,
+                                                      model_filename, size, unsafe_mode)], priority))[1];
 END
 $$;
 COMMENT ON FUNCTION @extschema@.steadytext_generate_async(text, integer, boolean, integer, text, text, text, text, text, boolean, integer) IS
@@ -1857,7 +1863,6 @@ RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_params jsonb[];
-    v_ids uuid[] := '{}';
     i integer;
 BEGIN
     PERFORM @extschema@._steadytext_check_batch(prompts, 'Prompts');
@@ -1867,10 +1872,7 @@ BEGIN
         v_params[i] := @extschema@._steadytext_generate_async_params(prompts[i], max_tokens, use_cache, seed, eos_string,
                                                                      model, NULL, NULL, NULL, false);
     END LOOP;
-    FOR i IN 1 .. cardinality(prompts) LOOP
-        v_ids := v_ids || @extschema@._steadytext_enqueue('generate', prompts[i], v_params[i], priority);
-    END LOOP;
-    RETURN v_ids;
+    RETURN @extschema@._steadytext_enqueue('generate', prompts, v_params, priority);
 END
 $$;
 
@@ -1885,8 +1887,8 @@ RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM @extschema@._steadytext_check_priority(priority);
-    RETURN @extschema@._steadytext_enqueue('embed', text_input,
-        @extschema@._steadytext_embed_async_params(text_input, use_cache, seed, model, unsafe_mode), priority);
+    RETURN (@extschema@._steadytext_enqueue('embed', ARRAY[text_input],
+        ARRAY[@extschema@._steadytext_embed_async_params(text_input, use_cache, seed, model, unsafe_mode)], priority))[1];
 END
 $$;
 
@@ -1901,7 +1903,6 @@ RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_params jsonb[];
-    v_ids uuid[] := '{}';
     i integer;
 BEGIN
     PERFORM @extschema@._steadytext_check_batch(texts, 'Texts');
@@ -1909,10 +1910,7 @@ BEGIN
     FOR i IN 1 .. cardinality(texts) LOOP
         v_params[i] := @extschema@._steadytext_embed_async_params(texts[i], use_cache, seed, model, unsafe_mode);
     END LOOP;
-    FOR i IN 1 .. cardinality(texts) LOOP
-        v_ids := v_ids || @extschema@._steadytext_enqueue('embed', texts[i], v_params[i], priority);
-    END LOOP;
-    RETURN v_ids;
+    RETURN @extschema@._steadytext_enqueue('embed', texts, v_params, priority);
 END
 $$;
 
@@ -1927,8 +1925,8 @@ RETURNS uuid LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM @extschema@._steadytext_check_priority(priority);
-    RETURN @extschema@._steadytext_enqueue('rerank', query,
-        @extschema@._steadytext_rerank_async_params(query, documents, task, return_scores, seed), priority);
+    RETURN (@extschema@._steadytext_enqueue('rerank', ARRAY[query],
+        ARRAY[@extschema@._steadytext_rerank_async_params(query, documents, task, return_scores, seed)], priority))[1];
 END
 $$;
 
@@ -1943,7 +1941,6 @@ RETURNS uuid[] LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_params jsonb[];
-    v_ids uuid[] := '{}';
     i integer;
 BEGIN
     PERFORM @extschema@._steadytext_check_batch(queries, 'Queries');
@@ -1951,10 +1948,7 @@ BEGIN
     FOR i IN 1 .. cardinality(queries) LOOP
         v_params[i] := @extschema@._steadytext_rerank_async_params(queries[i], documents, task, return_scores, seed);
     END LOOP;
-    FOR i IN 1 .. cardinality(queries) LOOP
-        v_ids := v_ids || @extschema@._steadytext_enqueue('rerank', queries[i], v_params[i], priority);
-    END LOOP;
-    RETURN v_ids;
+    RETURN @extschema@._steadytext_enqueue('rerank', queries, v_params, priority);
 END
 $$;
 
