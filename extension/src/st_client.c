@@ -240,6 +240,14 @@ connect_endpoints(void *sock, const char *endpoints)
 	pfree(list);
 }
 
+/* CURVE keys when configured, then a connection to each endpoint of the list; may raise errors */
+void
+st_client_connect(void *sock, const char *endpoints)
+{
+	set_curve_keys(sock);
+	connect_endpoints(sock, endpoints);
+}
+
 /* Watch the socket's connections come and go (a PAIR socket receives the events) */
 static void
 start_monitor(void *sock)
@@ -355,8 +363,7 @@ get_socket(void)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
 		}
-		set_curve_keys(sock);
-		connect_endpoints(sock, endpoint);
+		st_client_connect(sock, endpoint);
 		start_monitor(sock);
 	}
 	PG_CATCH();

@@ -43,4 +43,10 @@ extern const char *st_client_prepare(void);
 /* Send a whole request nobody waits for; never raises an error (usable at transaction end) */
 extern bool st_client_send_quietly(const char *payload, size_t len);
 
+/*
+ * Secure a socket as configured (CURVE keys) and connect it to every
+ * endpoint of a comma-separated list; raises an error on bad settings
+ */
+extern void st_client_connect(void *sock, const char *endpoints);
+
 #endif							/* ST_CLIENT_H */

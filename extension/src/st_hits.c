@@ -33,6 +33,7 @@
 #include "utils/memutils.h"
 
 #include "st_guc.h"
+#include "st_client.h"
 #include "st_hits.h"
 
 #define ST_KEY_LENGTH 64
@@ -128,8 +129,7 @@ prepare_socket(void)
 	}
 	sock = zmq_socket(st_hits_context, ZMQ_DEALER);
 	if (sock == NULL || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) != 0 ||
-		zmq_setsockopt(sock, ZMQ_SNDHWM, &queued, sizeof(queued)) != 0 ||
-		zmq_connect(sock, endpoint) != 0)
+		zmq_setsockopt(sock, ZMQ_SNDHWM, &queued, sizeof(queued)) != 0)
 	{
 		int			save_errno = errno;
 
@@ -139,6 +139,17 @@ prepare_socket(void)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not set up the socket that counts cache hits (%s): %s", endpoint, zmq_strerror(save_errno))));
 	}
+	/* The same daemons, with the same keys, as the calls' socket */
+	PG_TRY();
+	{
+		st_client_connect(sock, endpoint);
+	}
+	PG_CATCH();
+	{
+		zmq_close(sock);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	st_hits_socket = sock;
 	if (st_hits_endpoint != NULL)
 		pfree(st_hits_endpoint);
