@@ -158,11 +158,14 @@ try {
   };
   const httpBase64 = await measure("HTTP POST /v1/embeddings, 1,000 texts, base64 (openai's default)", 1, (run) => httpEmbeddings("base64", 4000 + run)(), 1);
   const httpFloat = await measure("HTTP POST /v1/embeddings, 1,000 texts, encoding_format float", 1, (run) => httpEmbeddings("float", 5000 + run)(), 1);
-  const httpThroughput = batch / httpBase64;
+  // Like for like: the HTTP API caches what it computes (both tiers), so its baseline is embed_batch with the cache on, over new texts.
+  const batchCached = await measure("SELECT * FROM steadytext_embed_batch(1,000 new texts) (cache on)", 1, (run) =>
+    db.query("SELECT count(*) FROM steadytext_embed_batch($1)", [texts(6000 + run)]), 1);
+  const httpThroughput = batchCached / httpBase64;
   ratios.push({ name: "HTTP /v1/embeddings (base64) throughput vs steadytext_embed_batch (higher is better)", ratio: httpThroughput, target: 0.9 });
   console.log(`  => HTTP /v1/embeddings (base64) vs embed_batch throughput: ${httpThroughput.toFixed(2)}x  (target >= 0.9x: ${httpThroughput >= 0.9 ? "met" : "NOT met"})`);
-  ratios.push({ name: "HTTP /v1/embeddings (float JSON) throughput vs steadytext_embed_batch (higher is better)", ratio: batch / httpFloat });
-  console.log(`  => HTTP /v1/embeddings (float JSON) vs embed_batch throughput: ${(batch / httpFloat).toFixed(2)}x`);
+  ratios.push({ name: "HTTP /v1/embeddings (float JSON) throughput vs steadytext_embed_batch (higher is better)", ratio: batchCached / httpFloat });
+  console.log(`  => HTTP /v1/embeddings (float JSON) vs embed_batch throughput: ${(batchCached / httpFloat).toFixed(2)}x`);
 
   console.log("\n-- async queue and auto-embedding (10,000 rows)");
   const ROWS = 10_000;
