@@ -53,9 +53,9 @@ async function reference(prompt: string, maxTokens = MAX_TOKENS): Promise<string
   }
 }
 
-// Known failing since issue 9's resend met issue 10's socket changes in one tree: in 2 of 3 runs one of the 16
-// resent calls gets no answer and ends NULL at the request timeout. Issue 9 stays open for it; run it with
-// STEADYTEXT_RUN_KNOWN_FAILING=1.
+// Known failing: on a quiet machine one of the 16 resent calls usually gets no answer and ends NULL at the
+// request timeout (5 of 6 runs, on the issue-9 branch before any merge too). Issue 9 stays open for it; run it
+// with STEADYTEXT_RUN_KNOWN_FAILING=1.
 const KNOWN_FAILING = process.env.STEADYTEXT_RUN_KNOWN_FAILING
   ? false
   : "known failing: one of 16 resent calls is sometimes lost (issue 9 stays open; STEADYTEXT_RUN_KNOWN_FAILING=1 runs it)";
