@@ -54,7 +54,7 @@ async function reference(prompt: string, maxTokens = MAX_TOKENS): Promise<string
 }
 
 // Known failing: on a quiet machine one of the 16 resent calls usually gets no answer and ends NULL at the
-// request timeout (5 of 6 runs, on the issue-9 branch before any merge too). Issue 9 stays open for it; run it
+// request timeout (6 of 8 runs, on the issue-9 branch before any merge too). Issue 9 stays open for it; run it
 // with STEADYTEXT_RUN_KNOWN_FAILING=1.
 const KNOWN_FAILING = process.env.STEADYTEXT_RUN_KNOWN_FAILING
   ? false
