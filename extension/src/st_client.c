@@ -2,22 +2,30 @@
  * st_client.c
  *		The backend's ZeroMQ connection to the SteadyText daemon.
  *
- * One DEALER socket per backend, created on first use (never in the
- * postmaster) and reused: a new socket per call costs about three times as
- * much. Requests carry ids so a reply that arrives after its call gave up is
- * recognised and dropped. Waits poll in short slices and check for
- * interrupts between them, so statement_timeout, pg_cancel_backend and
- * pg_terminate_backend work while a call waits; a call that gives up tells
- * the daemon to stop working on it.
+ * One DEALER socket per endpoint per backend (a "link"), created on first use
+ * (never in the postmaster) and reused: a new socket per call costs about
+ * three times as much. Requests carry ids so a reply that arrives after its
+ * call gave up is recognised and dropped. Waits poll in short slices and
+ * check for interrupts between them, so statement_timeout, pg_cancel_backend
+ * and pg_terminate_backend work while a call waits; a call that gives up
+ * tells the daemon to stop working on it.
  *
- * The endpoint may be a comma-separated list: the socket connects to each,
- * and ZeroMQ spreads requests over the connected ones (a dead one is
- * skipped, as ZMQ_IMMEDIATE queues nothing for it). A socket monitor reports
- * lost connections: a call whose daemon died is resent once, since every
- * request is deterministic and idempotent, as soon as a daemon is connected
- * (another one, or the same one restarted) within
- * steadytext.reconnect_wait_ms; otherwise it gives up then, not at
- * request_timeout_ms. A stream that has begun is not resent (its rows are
+ * steadytext.daemon_endpoint may be a comma-separated list: calls go round
+ * the links that can take them, and ZMQ_IMMEDIATE makes a link with no
+ * daemon connected refuse them. A socket per endpoint, rather than one socket
+ * connected to all, tells the client which daemon holds a request: a
+ * stream's ACKs go to the daemon that streams, and a resend never goes into
+ * the connection that just died.
+ *
+ * Each link's socket monitor reports lost connections. A call whose daemon
+ * died is sent again, since every request is deterministic and idempotent,
+ * as soon as a link can take it (another endpoint, or the same one
+ * reconnected) within steadytext.reconnect_wait_ms; otherwise it gives up
+ * then, not at request_timeout_ms. libzmq reports a loss a moment before the
+ * socket drops the dead connection's pipe, and a message sent in that moment
+ * vanishes without a trace; so a link whose loss was reported takes nothing
+ * until its monitor also reports the new handshake, which libzmq sends after
+ * the old pipe's end. A stream that has begun is not resent (its rows are
  * already out): it ends as unavailable at once.
  */
 #include "postgres.h"
@@ -41,27 +49,43 @@
 #define ST_MAX_REPLY_BYTES ((int64) 256 * 1024 * 1024)
 /* Longest a wait goes without checking for interrupts */
 #define ST_POLL_SLICE_MS 50
-/* Longest a notification waits for a connection that is still coming up */
-#define ST_NOTIFY_WAIT_MS 50
 /* A reply has [empty delimiter, payload]; anything with more frames is malformed */
 #define ST_MAX_FRAMES 3
+/* Endpoints one steadytext.daemon_endpoint may list */
+#define ST_MAX_LINKS 16
+/* A request lost again and again (a daemon that keeps dying) is not sent forever */
+#define ST_MAX_RESENDS 8
+
+/* A socket connected to one daemon endpoint, and what its monitor reported */
+typedef struct StLink
+{
+	void	   *sock;
+	void	   *monitor;		/* PAIR receiving sock's connection events, or NULL */
+	bool		lost;			/* a loss was reported and no handshake since: send nothing */
+	uint64		losses;			/* connection losses reported so far */
+} StLink;
 
 static void *st_context = NULL;
-static void *st_socket = NULL;
-/* PAIR socket receiving st_socket's connection events */
-static void *st_monitor = NULL;
+static StLink st_links[ST_MAX_LINKS];
+static int	st_nlinks = 0;
+/* The endpoint list the links were opened for */
+static char *st_links_endpoint = NULL;
+/* Where the next round of links starts, so calls are spread over the daemons */
+static int	st_next_link = 0;
+/* The link holding the current request, and its loss count when the request went there */
+static int	st_request_link = -1;
+static uint64 st_request_losses = 0;
 static uint64 st_monitor_counter = 0;
-/* The last request sent, for one resend after a lost connection (NULL once a stream has begun) */
+/* The last request sent, for resending after a lost connection (NULL once a stream has begun) */
 static char *st_resend_payload = NULL;
 static int	st_resend_len = 0;
-static char *st_socket_endpoint = NULL;
 static uint64 st_request_counter = 0;
 static bool st_daemon_unreachable = false;
 static char *st_database_json = NULL;
 /* The request a call is waiting for, so an exiting backend can cancel it */
 static char st_inflight_id[64] = "";
 
-static void close_socket(void);
+static void close_links(int request_linger_ms);
 
 /* Queue a two-frame message without blocking; false if it could not be queued */
 static bool
@@ -72,60 +96,46 @@ send_frames(void *sock, const char *payload, size_t len)
 	if (zmq_send(sock, payload, len, ZMQ_DONTWAIT) >= 0)
 		return true;
 	/* A half-sent multipart message would swallow the next one: start over */
-	close_socket();
+	close_links(0);
 	return false;
 }
 
-/* Ask the daemon to stop working on a request, without palloc (usable at exit) */
+/* Ask the daemon holding a request to stop working on it, without palloc (usable at exit) */
 static void
 send_cancel(const char *id)
 {
 	char		payload[256];
 	int			len;
 
-	if (st_socket == NULL || id[0] == '\0')
+	if (st_request_link < 0 || id[0] == '\0')
 		return;
 	len = snprintf(payload, sizeof(payload),
 				   "{\"id\":\"%s:cancel\",\"method\":\"cancel\",\"params\":{\"request_id\":\"%s\"}}",
 				   id, id);
 	if (len > 0 && len < (int) sizeof(payload))
-		(void) send_frames(st_socket, payload, len);
+		(void) send_frames(st_links[st_request_link].sock, payload, len);
 }
 
-/* Close the socket at backend exit; a call still waiting is cancelled first */
+/* Close the links at backend exit; a call still waiting is cancelled first */
 static void
 st_client_exit(int code, Datum arg)
 {
-	/* Give a waiting call's cancel a moment to leave; otherwise drop everything at once */
-	if (st_socket != NULL)
-		send_cancel(st_inflight_id);
-	/* send_cancel closes the socket itself if it could not queue the message */
-	if (st_socket != NULL)
+	bool		cancelling = false;
+
+	if (st_inflight_id[0] != '\0' && st_request_link >= 0)
 	{
-		int			linger = st_inflight_id[0] != '\0' ? 200 : 0;
-
-		zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_close(st_socket);
-		st_socket = NULL;
-		if (st_monitor != NULL)
-		{
-			int			no_linger = 0;
-
-			zmq_setsockopt(st_monitor, ZMQ_LINGER, &no_linger, sizeof(no_linger));
-			zmq_close(st_monitor);
-			st_monitor = NULL;
-		}
-		if (linger > 0)
-		{
-			/* Bounded by the linger just set */
-			zmq_ctx_term(st_context);
-			st_context = NULL;
-		}
+		send_cancel(st_inflight_id);
+		/* send_cancel closes the links itself if it could not queue the message */
+		cancelling = st_nlinks > 0;
 	}
+	/* Give a waiting call's cancel a moment to leave; otherwise drop everything at once */
+	close_links(cancelling ? 200 : 0);
 	if (st_context != NULL)
 	{
-		/* Never zmq_ctx_term here: it can block for a long time */
-		zmq_ctx_shutdown(st_context);
+		if (cancelling)
+			zmq_ctx_term(st_context);	/* bounded by the linger just set */
+		else
+			zmq_ctx_shutdown(st_context);	/* zmq_ctx_term could block for a long time */
 		st_context = NULL;
 	}
 }
@@ -144,28 +154,6 @@ set_int_option(void *sock, int option, int value)
 	}
 }
 
-/* Close the current socket at once, dropping whatever it still holds */
-static void
-close_socket(void)
-{
-	int			linger = 0;
-
-	if (st_socket == NULL)
-		return;
-	zmq_setsockopt(st_socket, ZMQ_LINGER, &linger, sizeof(linger));
-	zmq_socket_monitor(st_socket, NULL, 0);
-	zmq_close(st_socket);
-	st_socket = NULL;
-	if (st_monitor != NULL)
-	{
-		zmq_setsockopt(st_monitor, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_close(st_monitor);
-		st_monitor = NULL;
-	}
-	if (st_socket_endpoint != NULL)
-		pfree(st_socket_endpoint);
-	st_socket_endpoint = NULL;
-}
 
 /* With steadytext.daemon_curve_public_key set, talk CURVE: the daemon's public key and our key pair */
 static void
@@ -248,33 +236,74 @@ st_client_connect(void *sock, const char *endpoints)
 	connect_endpoints(sock, endpoints);
 }
 
-/* Watch the socket's connections come and go (a PAIR socket receives the events) */
+/* Milliseconds from now until a deadline (negative when past) */
+static long
+ms_until(TimestampTz deadline)
+{
+	return (long) ((deadline - GetCurrentTimestamp()) / 1000);
+}
+
+
+/*
+ * Close every link, dropping whatever they still hold; the link holding a
+ * request lingers request_linger_ms so its cancel can leave
+ */
 static void
-start_monitor(void *sock)
+close_links(int request_linger_ms)
+{
+	int			no_linger = 0;
+
+	for (int i = 0; i < st_nlinks; i++)
+	{
+		StLink	   *link = &st_links[i];
+		int			linger = (i == st_request_link) ? request_linger_ms : 0;
+
+		zmq_setsockopt(link->sock, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_socket_monitor(link->sock, NULL, 0);
+		zmq_close(link->sock);
+		if (link->monitor != NULL)
+		{
+			zmq_setsockopt(link->monitor, ZMQ_LINGER, &no_linger, sizeof(no_linger));
+			zmq_close(link->monitor);
+		}
+	}
+	memset(st_links, 0, sizeof(st_links));
+	st_nlinks = 0;
+	st_next_link = 0;
+	st_request_link = -1;
+	if (st_links_endpoint != NULL)
+		pfree(st_links_endpoint);
+	st_links_endpoint = NULL;
+}
+
+/* Watch a link's connections come and go (a PAIR socket receives the events) */
+static void
+start_monitor(StLink *link)
 {
 	char		address[64];
 	void	   *monitor;
+	int			no_linger = 0;
 
 	snprintf(address, sizeof(address), "inproc://steadytext-monitor-%d-" UINT64_FORMAT, MyProcPid, ++st_monitor_counter);
-	if (zmq_socket_monitor(sock, address, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
+	if (zmq_socket_monitor(link->sock, address, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0)
 		return;					/* no monitor: calls still work, they just wait out their timeout */
 	monitor = zmq_socket(st_context, ZMQ_PAIR);
 	if (monitor == NULL)
 		return;
-	set_int_option(monitor, ZMQ_LINGER, 0);
+	zmq_setsockopt(monitor, ZMQ_LINGER, &no_linger, sizeof(no_linger));
 	if (zmq_connect(monitor, address) != 0)
 	{
 		zmq_close(monitor);
 		return;
 	}
-	st_monitor = monitor;
+	link->monitor = monitor;
 }
 
-/* Read pending connection events: how many connections were lost and made since the last read */
+/* Take in a link's pending connection events */
 static void
-read_monitor(int *lost, int *made)
+read_events(StLink *link)
 {
-	if (st_monitor == NULL)
+	if (link->monitor == NULL)
 		return;
 	for (;;)
 	{
@@ -283,7 +312,7 @@ read_monitor(int *lost, int *made)
 		int			more;
 
 		zmq_msg_init(&msg);
-		if (zmq_msg_recv(&msg, st_monitor, ZMQ_DONTWAIT) < 0)
+		if (zmq_msg_recv(&msg, link->monitor, ZMQ_DONTWAIT) < 0)
 		{
 			zmq_msg_close(&msg);
 			return;
@@ -296,29 +325,102 @@ read_monitor(int *lost, int *made)
 		while (more)
 		{
 			zmq_msg_init(&msg);
-			if (zmq_msg_recv(&msg, st_monitor, ZMQ_DONTWAIT) < 0)
+			if (zmq_msg_recv(&msg, link->monitor, ZMQ_DONTWAIT) < 0)
 				more = 0;
 			else
 				more = zmq_msg_more(&msg);
 			zmq_msg_close(&msg);
 		}
-		if (event == ZMQ_EVENT_DISCONNECTED && lost)
-			(*lost)++;
-		if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED && made)
-			(*made)++;
+		if (event == ZMQ_EVENT_DISCONNECTED)
+		{
+			link->lost = true;
+			link->losses++;
+		}
+		else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			link->lost = false;
 	}
 }
 
-/* The backend's socket, connected to the configured endpoint(s) */
-static void *
-get_socket(void)
+static void
+read_all_events(void)
+{
+	for (int i = 0; i < st_nlinks; i++)
+		read_events(&st_links[i]);
+}
+
+/* Open a link to one endpoint; may raise errors */
+static void
+open_link(const char *endpoint)
+{
+	StLink	   *link = &st_links[st_nlinks];
+	int64		max_reply = ST_MAX_REPLY_BYTES;
+	void	   *sock = zmq_socket(st_context, ZMQ_DEALER);
+
+	if (sock == NULL)
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not create a ZeroMQ socket: %s", zmq_strerror(save_errno))));
+	}
+	memset(link, 0, sizeof(*link));
+	link->sock = sock;
+	PG_TRY();
+	{
+		set_int_option(sock, ZMQ_LINGER, 0);
+		/* Queue nothing for a daemon that is not connected: a call fails fast instead */
+		set_int_option(sock, ZMQ_IMMEDIATE, 1);
+		set_int_option(sock, ZMQ_SNDHWM, 1000);
+		set_int_option(sock, ZMQ_RCVHWM, 1000);
+		set_int_option(sock, ZMQ_RECONNECT_IVL, 100);
+		if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_reply, sizeof(max_reply)) != 0)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
+		}
+		set_curve_keys(sock);
+		/* Before connecting, so that no handshake goes unreported */
+		start_monitor(link);
+		if (zmq_connect(sock, endpoint) != 0)
+		{
+			int			save_errno = errno;
+
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", endpoint, zmq_strerror(save_errno))));
+		}
+	}
+	PG_CATCH();
+	{
+		int			linger = 0;
+
+		zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_socket_monitor(sock, NULL, 0);
+		zmq_close(sock);
+		if (link->monitor != NULL)
+			zmq_close(link->monitor);
+		memset(link, 0, sizeof(*link));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	st_nlinks++;
+}
+
+/* The backend's links, one per endpoint of the configured list */
+static void
+open_links(void)
 {
 	char	   *endpoint = st_effective_endpoint();
-	void	   *sock;
-	int64		max_reply = ST_MAX_REPLY_BYTES;
+	char	   *list;
+	char	   *save = NULL;
+	char	   *one;
 
-	if (st_socket != NULL && strcmp(st_socket_endpoint, endpoint) == 0)
-		return st_socket;
+	if (st_nlinks > 0 && strcmp(st_links_endpoint, endpoint) == 0)
+		return;
 
 	if (st_context == NULL)
 	{
@@ -336,111 +438,163 @@ get_socket(void)
 		zmq_ctx_set(st_context, ZMQ_BLOCKY, 0);
 		on_proc_exit(st_client_exit, (Datum) 0);
 	}
-	close_socket();
+	close_links(0);
 
-	sock = zmq_socket(st_context, ZMQ_DEALER);
-	if (sock == NULL)
-	{
-		int			save_errno = errno;
-
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not create a ZeroMQ socket: %s", zmq_strerror(save_errno))));
-	}
+	list = pstrdup(endpoint);
 	PG_TRY();
 	{
-		set_int_option(sock, ZMQ_LINGER, 0);
-		/* Queue nothing for a daemon that is not connected: a call fails fast instead */
-		set_int_option(sock, ZMQ_IMMEDIATE, 1);
-		set_int_option(sock, ZMQ_SNDHWM, 1000);
-		set_int_option(sock, ZMQ_RCVHWM, 1000);
-		set_int_option(sock, ZMQ_RECONNECT_IVL, 100);
-		if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_reply, sizeof(max_reply)) != 0)
+		for (one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save))
 		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not limit ZeroMQ message size: %s", zmq_strerror(save_errno))));
+			while (*one == ' ')
+				one++;
+			if (*one == '\0')
+				continue;
+			if (st_nlinks == ST_MAX_LINKS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("steadytext.daemon_endpoint lists more than %d endpoints", ST_MAX_LINKS)));
+			open_link(one);
 		}
-		st_client_connect(sock, endpoint);
-		start_monitor(sock);
+		if (st_nlinks == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("steadytext.daemon_endpoint names no endpoint")));
 	}
 	PG_CATCH();
 	{
-		int			linger = 0;
-
-		zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_close(sock);
+		close_links(0);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pfree(list);
 
-	st_socket = sock;
-	st_socket_endpoint = MemoryContextStrdup(TopMemoryContext, endpoint);
+	st_links_endpoint = MemoryContextStrdup(TopMemoryContext, endpoint);
 	st_daemon_unreachable = false;
-	return st_socket;
 }
 
-/* Milliseconds from now until a deadline (negative when past) */
-static long
-ms_until(TimestampTz deadline)
+/* A link that can take a message now, starting the round after the last one used; -1 if none */
+static int
+writable_link(void)
 {
-	return (long) ((deadline - GetCurrentTimestamp()) / 1000);
+	zmq_pollitem_t items[ST_MAX_LINKS];
+
+	for (int i = 0; i < st_nlinks; i++)
+	{
+		items[i].socket = st_links[i].sock;
+		items[i].fd = 0;
+		items[i].events = ZMQ_POLLOUT;
+		items[i].revents = 0;
+	}
+	if (zmq_poll(items, st_nlinks, 0) <= 0)
+		return -1;
+	for (int k = 0; k < st_nlinks; k++)
+	{
+		int			i = (st_next_link + k) % st_nlinks;
+
+		if (!st_links[i].lost && (items[i].revents & ZMQ_POLLOUT))
+			return i;
+	}
+	return -1;
 }
 
-/* Wait until the socket can send (a connection is up), checking for interrupts */
+/*
+ * Poll items for every link: its socket (for replies, and with `sending` for
+ * room to send, unless its loss is unanswered) and its monitor. item_link[k]
+ * names the link of item k, or -1 for a monitor.
+ */
+static int
+link_poll_items(zmq_pollitem_t *items, int *item_link, bool sending)
+{
+	int			n = 0;
+
+	for (int i = 0; i < st_nlinks; i++)
+	{
+		StLink	   *link = &st_links[i];
+
+		items[n].socket = link->sock;
+		items[n].fd = 0;
+		items[n].events = ZMQ_POLLIN | ((sending && !link->lost) ? ZMQ_POLLOUT : 0);
+		items[n].revents = 0;
+		item_link[n++] = i;
+		if (link->monitor != NULL)
+		{
+			items[n].socket = link->monitor;
+			items[n].fd = 0;
+			items[n].events = ZMQ_POLLIN;
+			items[n].revents = 0;
+			item_link[n++] = -1;
+		}
+	}
+	return n;
+}
+
+/* zmq_poll, checking for interrupts and postmaster death first; false when a signal cut it short */
 static bool
-wait_writable(void *sock, int timeout_ms)
+poll_links(zmq_pollitem_t *items, int n, long timeout_ms)
+{
+	CHECK_FOR_INTERRUPTS();
+	/* No postmaster, no point waiting: exit as WaitLatch's WL_EXIT_ON_PM_DEATH would */
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+	if (zmq_poll(items, n, timeout_ms) < 0)
+	{
+		int			save_errno = errno;
+
+		if (save_errno == EINTR)
+			return false;		/* a signal: the next CHECK_FOR_INTERRUPTS handles it */
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
+	}
+	return true;
+}
+
+/* Discard replies nobody waits for any more (stale, or answers to notifications) */
+static void
+drain_links(void)
+{
+	for (int i = 0; i < st_nlinks; i++)
+	{
+		for (;;)
+		{
+			zmq_msg_t	msg;
+
+			zmq_msg_init(&msg);
+			if (zmq_msg_recv(&msg, st_links[i].sock, ZMQ_DONTWAIT) < 0)
+			{
+				zmq_msg_close(&msg);
+				break;
+			}
+			zmq_msg_close(&msg);
+		}
+	}
+}
+
+/* Wait until a link can send (a daemon is connected), checking for interrupts; -1 after timeout_ms */
+static int
+wait_for_link(int timeout_ms)
 {
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 
 	for (;;)
 	{
-		zmq_pollitem_t item = {sock, 0, ZMQ_POLLOUT, 0};
+		zmq_pollitem_t items[2 * ST_MAX_LINKS];
+		int			item_link[2 * ST_MAX_LINKS];
 		long		remaining;
-		int			rc;
+		int			link;
 
-		CHECK_FOR_INTERRUPTS();
-		/* No postmaster, no point waiting: exit as WaitLatch's WL_EXIT_ON_PM_DEATH would */
-		if (!PostmasterIsAlive())
-			proc_exit(1);
+		read_all_events();
+		link = writable_link();
+		if (link >= 0)
+			return link;
 		remaining = Max(ms_until(deadline), 0);
-		rc = zmq_poll(&item, 1, Min(remaining, ST_POLL_SLICE_MS));
-		if (rc < 0)
-		{
-			int			save_errno = errno;
-
-			if (save_errno == EINTR)
-				continue;		/* a signal: the next CHECK_FOR_INTERRUPTS handles it */
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
-		}
-		if (rc > 0 && (item.revents & ZMQ_POLLOUT))
-			return true;
 		if (remaining == 0)
-			return false;
+			return -1;
+		(void) poll_links(items, link_poll_items(items, item_link, true), Min(remaining, ST_POLL_SLICE_MS));
+		drain_links();
 	}
 }
 
-/* Discard replies nobody waits for any more (stale, or answers to notifications) */
-static void
-drain(void *sock)
-{
-	for (;;)
-	{
-		zmq_msg_t	msg;
-
-		zmq_msg_init(&msg);
-		if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0)
-		{
-			zmq_msg_close(&msg);
-			return;
-		}
-		zmq_msg_close(&msg);
-	}
-}
 
 /* The origin member of every request: which database to mirror results into */
 static const char *
@@ -524,31 +678,46 @@ build_request(const char *id, const char *method, const char *params_json, int *
 	return utf8;
 }
 
+
+/* Send a request on a link and remember it holds the request; false if it could not be queued */
+static bool
+send_on_link(int link, const char *payload, size_t len)
+{
+	uint64		losses = st_links[link].losses;
+
+	if (!send_frames(st_links[link].sock, payload, len))
+		return false;
+	st_request_link = link;
+	/* A loss reported from now on is the loss of this request */
+	st_request_losses = losses;
+	st_next_link = (link + 1) % st_nlinks;
+	return true;
+}
+
 /* Send a request; returns its id, or NULL with *failure set when the daemon is not reachable */
 char *
 st_client_send(const char *method, const char *params_json, StFailure *failure)
 {
-	void	   *sock = get_socket();
 	char	   *id;
 	char	   *payload;
 	int			len;
-	int			wait_ms;
+	int			link;
 
-	drain(sock);
-	read_monitor(NULL, NULL);	/* only what happens from now on matters */
+	open_links();
+	drain_links();
 	id = psprintf("%d:" UINT64_FORMAT, MyProcPid, ++st_request_counter);
 	payload = build_request(id, method, params_json, &len);
 
 	/* Once the daemon proved unreachable, do not wait again until it is back */
-	wait_ms = st_daemon_unreachable ? 0 : st_connect_timeout_ms;
-	if (!wait_writable(sock, wait_ms))
+	link = wait_for_link(st_daemon_unreachable ? 0 : st_connect_timeout_ms);
+	if (link < 0)
 	{
 		st_daemon_unreachable = true;
-		failure->reason = psprintf("no connection to the daemon at %s", st_socket_endpoint ? st_socket_endpoint : "?");
+		failure->reason = psprintf("no connection to the daemon at %s", st_links_endpoint);
 		return NULL;
 	}
 	st_daemon_unreachable = false;
-	if (!send_frames(sock, payload, len))
+	if (!send_on_link(link, payload, len))
 	{
 		int			save_errno = errno;
 
@@ -656,45 +825,48 @@ to_server_encoding(char *payload, int *len)
 	return converted;
 }
 
+
 /* Wait for the reply to request `id`; false with *failure set on timeout */
 bool
 st_client_wait(const char *id, StReply *reply, StFailure *failure)
 {
-	void	   *sock = st_socket;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), st_request_timeout_ms);
-	/* When the connection was lost: wait this long for a daemon to resend to */
+	/* Set while a lost request waits for a link to send it again */
 	TimestampTz volatile reconnect_deadline = 0;
-	volatile bool resent = false;
+	volatile int resends = 0;
 	volatile bool lost_for_good = false;
 	bool		answered = false;
 
-	if (sock == NULL)
+	if (st_request_link < 0)
 		elog(ERROR, "steadytext: no request was sent");
 	strlcpy(st_inflight_id, id, sizeof(st_inflight_id));
 	PG_TRY();
 	{
 		for (;;)
 		{
-			zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {st_monitor, 0, ZMQ_POLLIN, 0}};
-			zmq_pollitem_t *item = &items[0];
+			zmq_pollitem_t items[2 * ST_MAX_LINKS];
+			int			item_link[2 * ST_MAX_LINKS];
+			int			nitems;
+			int			reply_link = -1;
 			long		remaining;
-			int			rc;
 			char	   *payload;
 			int			len = 0;
 			const char *problem;
 			char	   *parse_problem;
-			int			lost = 0;
-			int			made = 0;
 			char	   *vector_frame;
 			int			vector_frame_len;
 
-			CHECK_FOR_INTERRUPTS();
-			if (!PostmasterIsAlive())
-				proc_exit(1);
-			read_monitor(&lost, &made);
-			if (lost > 0 && !resent && reconnect_deadline == 0)
+			/* A failed send closed the links: nothing can answer any more */
+			if (st_request_link < 0)
 			{
-				if (st_resend_payload == NULL)
+				lost_for_good = true;
+				break;
+			}
+			read_all_events();
+			if (reconnect_deadline == 0 && st_links[st_request_link].losses != st_request_losses)
+			{
+				/* The connection holding the request is gone, and the request with it */
+				if (st_resend_payload == NULL || resends == ST_MAX_RESENDS)
 				{
 					/* A stream that has begun cannot be resent: give up now */
 					lost_for_good = true;
@@ -702,19 +874,17 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 				}
 				reconnect_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), st_reconnect_wait_ms);
 			}
-			if (reconnect_deadline != 0 && !resent)
+			if (reconnect_deadline != 0)
 			{
-				zmq_pollitem_t out = {sock, 0, ZMQ_POLLOUT, 0};
+				int			link = writable_link();
 
-				/* Writable means a daemon is connected (ZMQ_IMMEDIATE): send the request again, once */
-				if (zmq_poll(&out, 1, 0) > 0 && (out.revents & ZMQ_POLLOUT) &&
-					send_frames(sock, st_resend_payload, st_resend_len))
+				if (link >= 0 && send_on_link(link, st_resend_payload, st_resend_len))
 				{
-					resent = true;
+					resends++;
 					reconnect_deadline = 0;
 					ereport(DEBUG1, (errmsg_internal("steadytext: the connection was lost; request %s sent again", id)));
 				}
-				else if (st_socket == NULL || ms_until(reconnect_deadline) <= 0)
+				else if (st_request_link < 0 || ms_until(reconnect_deadline) <= 0)
 				{
 					lost_for_good = true;
 					break;
@@ -723,21 +893,16 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 			remaining = ms_until(deadline);
 			if (remaining <= 0)
 				break;
-			rc = zmq_poll(items, st_monitor != NULL ? 2 : 1, Min(remaining, ST_POLL_SLICE_MS));
-			if (rc < 0)
-			{
-				int			save_errno = errno;
-
-				if (save_errno == EINTR)
-					continue;	/* the next CHECK_FOR_INTERRUPTS handles the signal */
-				ereport(ERROR,
-						(errcode(ERRCODE_INTERNAL_ERROR),
-						 errmsg("zmq_poll failed: %s", zmq_strerror(save_errno))));
-			}
-			if (rc == 0 || !(item->revents & ZMQ_POLLIN))
+			nitems = link_poll_items(items, item_link, reconnect_deadline != 0);
+			if (!poll_links(items, nitems, Min(remaining, ST_POLL_SLICE_MS)))
+				continue;
+			for (int k = 0; k < nitems && reply_link < 0; k++)
+				if (item_link[k] >= 0 && (items[k].revents & ZMQ_POLLIN))
+					reply_link = item_link[k];
+			if (reply_link < 0)
 				continue;
 
-			payload = receive_message(sock, &len, &vector_frame, &vector_frame_len, &problem);
+			payload = receive_message(st_links[reply_link].sock, &len, &vector_frame, &vector_frame_len, &problem);
 			if (payload == NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_PROTOCOL_VIOLATION),
@@ -753,6 +918,12 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 				continue;		/* an answer to an earlier call that gave up */
 			reply->vector_frame = vector_frame;
 			reply->vector_frame_len = vector_frame_len;
+			/* A stream's next ACK goes to the daemon that answered */
+			if (reply_link != st_request_link)
+			{
+				st_request_link = reply_link;
+				st_request_losses = st_links[reply_link].losses;
+			}
 			answered = true;
 			break;
 		}
@@ -777,12 +948,12 @@ st_client_wait(const char *id, StReply *reply, StFailure *failure)
 	return answered;
 }
 
-/* Send the stream acknowledgement that asks for the next chunk */
+/* Send the stream acknowledgement that asks for the next chunk, to the daemon that streams */
 void
 st_client_ack(void)
 {
 	forget_resend();
-	if (st_socket == NULL || !send_frames(st_socket, "ACK", 3))
+	if (st_request_link < 0 || !send_frames(st_links[st_request_link].sock, "ACK", 3))
 	{
 		int			save_errno = errno;
 
@@ -797,32 +968,4 @@ void
 st_client_cancel(const char *id)
 {
 	send_cancel(id);
-}
-
-/* Connect (if not yet) and learn the database name, so a later st_client_send_quietly needs neither */
-const char *
-st_client_prepare(void)
-{
-	(void) get_socket();
-	return database_json();
-}
-
-/*
- * Send a finished request nobody waits for, on the socket st_client_prepare
- * set up. Never raises an error and never checks for interrupts, so it is
- * safe at transaction end. A connection still coming up is waited for
- * briefly; a daemon that is not connected loses the message.
- */
-bool
-st_client_send_quietly(const char *payload, size_t len)
-{
-	zmq_pollitem_t item = {st_socket, 0, ZMQ_POLLOUT, 0};
-
-	if (st_socket == NULL)
-		return false;
-	drain(st_socket);
-	if (zmq_poll(&item, 1, st_daemon_unreachable ? 0 : Min(st_connect_timeout_ms, ST_NOTIFY_WAIT_MS)) <= 0 ||
-		!(item.revents & ZMQ_POLLOUT))
-		return false;
-	return send_frames(st_socket, payload, len);
 }

@@ -34,16 +34,6 @@ extern void st_client_ack(void);
 extern void st_client_cancel(const char *id);
 
 /*
- * Connect (if not connected yet) and return the request's origin member (the
- * database name as a JSON string), so st_client_send_quietly later needs no
- * catalog access.
- */
-extern const char *st_client_prepare(void);
-
-/* Send a whole request nobody waits for; never raises an error (usable at transaction end) */
-extern bool st_client_send_quietly(const char *payload, size_t len);
-
-/*
  * Secure a socket as configured (CURVE keys) and connect it to every
  * endpoint of a comma-separated list; raises an error on bad settings
  */
