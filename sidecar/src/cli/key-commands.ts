@@ -23,6 +23,7 @@ export function registerKeyCommands(program: Command): void {
       writeFileSync(join(dir, "client.key"), `${client.secretKey}\n`, { mode: 0o600 });
       writeFileSync(join(dir, "client.pub"), `${client.publicKey}\n`, { mode: 0o644 });
       console.log(`daemon:     STEADYTEXT_CURVE_SECRET_KEY_FILE=${join(dir, "server.key")}`);
+      console.log(`            STEADYTEXT_CURVE_CLIENT_KEYS_FILE=${join(dir, "client.pub")} (the client keys admitted, one per line)`);
       console.log(`PostgreSQL: steadytext.daemon_curve_public_key = '${server.publicKey}'`);
       console.log(`            steadytext.curve_client_key_file = '${join(dir, "client.key")}' (readable by the server's OS user only)`);
     });

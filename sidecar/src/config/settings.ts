@@ -68,6 +68,7 @@ const environmentSchema = z.object({
   STEADYTEXT_ADMIN_TOKEN: z.string().min(16, "STEADYTEXT_ADMIN_TOKEN must be at least 16 characters").max(512).optional(),
   STEADYTEXT_ADMIN_TOKEN_FILE: text,
   STEADYTEXT_CURVE_SECRET_KEY_FILE: text,
+  STEADYTEXT_CURVE_CLIENT_KEYS_FILE: text,
   STEADYTEXT_ALLOW_INSECURE_REMOTE: z.enum(["0", "1", "false", "true"]).optional(),
   STEADYTEXT_LOG_FILE: text,
   STEADYTEXT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional(),
@@ -168,6 +169,8 @@ export interface Settings {
   adminTokenFile: string;
   /** The daemon's CURVE secret key (Z85, from `st keys generate`); required on a non-loopback endpoint. */
   curveSecretKeyFile: string | undefined;
+  /** The client public keys the daemon admits (Z85, one per line); unset: any client that knows the daemon's public key. */
+  curveClientKeysFile: string | undefined;
   /** Plain TCP on a non-loopback endpoint, knowingly. */
   allowInsecureRemote: boolean;
   logFile: string;
@@ -281,6 +284,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pidFile: resolve(e.STEADYTEXT_PID_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.pid`)),
     adminToken: e.STEADYTEXT_ADMIN_TOKEN,
     curveSecretKeyFile: e.STEADYTEXT_CURVE_SECRET_KEY_FILE === undefined ? undefined : resolve(e.STEADYTEXT_CURVE_SECRET_KEY_FILE),
+    curveClientKeysFile: e.STEADYTEXT_CURVE_CLIENT_KEYS_FILE === undefined ? undefined : resolve(e.STEADYTEXT_CURVE_CLIENT_KEYS_FILE),
     allowInsecureRemote: e.STEADYTEXT_ALLOW_INSECURE_REMOTE === "1" || e.STEADYTEXT_ALLOW_INSECURE_REMOTE === "true",
     adminTokenFile: resolve(e.STEADYTEXT_ADMIN_TOKEN_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.admin-token`)),
     logFile: resolve(e.STEADYTEXT_LOG_FILE ?? join(cacheDir, "run", `daemon-${endpointFile(endpoint)}.log`)),

@@ -37,6 +37,7 @@ import { VERSION } from "../version.js";
 import { WordChunker } from "./word-chunker.js";
 import { StreamSession } from "./stream-session.js";
 import { ADMIN_METHODS, adminTokenMatches } from "./admin-token.js";
+import { CurveAuthenticator } from "./curve-authenticator.js";
 import { routerSecurity } from "./transport-security.js";
 import { analyzeTemplate, renderTemplate } from "../templates/prompt-template.js";
 import type { QueueService } from "../queue/queue-service.js";
@@ -82,6 +83,7 @@ export class DaemonServer {
   private cancelled = 0;
   private readonly startedAt = new Date();
   private loop: Promise<void> | undefined;
+  private readonly authenticator: CurveAuthenticator | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -97,6 +99,7 @@ export class DaemonServer {
       sendHighWaterMark: 10_000,
       ...routerSecurity(settings),
     });
+    this.authenticator = settings.curveClientKeysFile ? new CurveAuthenticator(settings.curveClientKeysFile) : undefined;
   }
 
   get stats(): { requests: number; inFlight: number; startedAt: Date } {
@@ -104,6 +107,7 @@ export class DaemonServer {
   }
 
   async start(): Promise<void> {
+    await this.authenticator?.start();
     await this.router.bind(this.settings.endpoint);
     logger().info({ endpoint: this.settings.endpoint }, "daemon listening");
     this.loop = this.receiveLoop();
@@ -279,6 +283,7 @@ export class DaemonServer {
   }
 
   status(): StatusResult {
+    const mirror = this.engine.mirrorBacklog();
     return {
       daemon_id: this.settings.daemonId,
       version: DAEMON_VERSION,
@@ -293,6 +298,7 @@ export class DaemonServer {
       models: this.engine.host.modelStatus(),
       preload: this.engine.preloadState,
       ...(this.queue ? { queue: this.queue.stats() } : {}),
+      ...(mirror ? { mirror } : {}),
     };
   }
 
@@ -322,5 +328,6 @@ export class DaemonServer {
     this.router.linger = 1000;
     this.router.close();
     await this.loop;
+    await this.authenticator?.close();
   }
 }
