@@ -1,7 +1,7 @@
 // The two cache tiers seen from SQL: the Postgres mirror serves repeated
 // questions without a daemon, never mixes up entries of different seeds,
 // lengths or models, counts hits without writing in the caller's
-// transaction, and loses nothing when the database restarts.
+// transaction, and loses nothing when the database restarts or stalls.
 
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -13,7 +13,8 @@ import { LocalCache } from "../../sidecar/src/cache/local-cache.js";
 import { loadSettings } from "../../sidecar/src/config/settings.js";
 import { writeTestModels } from "../../sidecar/src/models/test-models/index.js";
 import type { StatusResult } from "../../sidecar/src/protocol/index.js";
-import { freePort } from "../../scripts/lib/sidecar-process.js";
+import { freePort, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
+import { PausableProxy } from "../harness/pausable-proxy.js";
 import { DATABASE, TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;
@@ -225,6 +226,16 @@ describe("one sidecar, several databases", () => {
   });
 });
 
+/** What a sidecar still holds back from the test database's steadytext_cache. */
+async function mirrorBacklog(sidecar: SidecarProcess): Promise<{ queued: number; failures: number }> {
+  const client = sidecar.client(10_000);
+  try {
+    return (await client.request<StatusResult>("status")).mirror?.[DATABASE] ?? { queued: 0, failures: 0 };
+  } finally {
+    await client.close();
+  }
+}
+
 describe("the mirror across a database restart", () => {
   test("results computed while Postgres is down are written once it is back", async () => {
     const client = stack.sidecar!.client(60_000);
@@ -234,14 +245,51 @@ describe("the mirror across a database restart", () => {
       for (const prompt of prompts) {
         await client.request("generate", { prompt, max_new_tokens: 8 }, { origin: { database: DATABASE } });
       }
-      await new Promise((r) => setTimeout(r, 500));
+      // Held back, and the database already refused at least one attempt to write them.
+      await stack.waitFor(async () => {
+        const backlog = await mirrorBacklog(stack.sidecar!);
+        return backlog.queued === prompts.length && backlog.failures > 0;
+      });
       await stack.cluster.start();
       await stack.waitFor(async () => {
         const rows = await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = ANY($1)", [prompts]);
         return rows.length === prompts.length;
       }, 20_000);
+      assert.deepEqual(await mirrorBacklog(stack.sidecar!), { queued: 0, failures: 0 });
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe("a mirror database that stalls", () => {
+  test("calls are answered while it holds every byte; what it held back is written once it moves again", { timeout: 180_000 }, async () => {
+    const proxy = await PausableProxy.start(join(stack.dir, "stalling-run"), stack.cluster.socketDir, stack.cluster.port);
+    const port = await freePort();
+    const options = stack.sidecarOptions({}, port);
+    const sidecar = await SidecarProcess.start({ ...options, pgUrl: options.pgUrl!.replace(encodeURIComponent(stack.cluster.socketDir), encodeURIComponent(proxy.socketDir)) });
+    const session = await stack.connect();
+    try {
+      await session.query(`SET steadytext.daemon_port = ${port}`);
+      // Connections through the proxy exist (heartbeat, rate-limit checks) before it stalls.
+      assert.equal(typeof (await session.query("SELECT steadytext_generate('before the stall', 8) AS g")).rows[0].g, "string");
+      proxy.pause();
+      const prompts = Array.from({ length: 4 }, (_, i) => `computed while the mirror stalls ${i}`);
+      for (const prompt of prompts) {
+        // The rate-limit check cannot reach the database: the call goes ahead anyway.
+        const [row] = (await session.query<{ g: string | null }>("SELECT steadytext_generate($1, 8) AS g", [prompt])).rows;
+        assert.equal(typeof row!.g, "string", prompt);
+      }
+      assert.equal((await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = ANY($1)", [prompts])).length, 0, "nothing got through the stalled proxy");
+      assert.ok((await mirrorBacklog(sidecar)).queued >= prompts.length);
+      proxy.resume();
+      await stack.waitFor(async () => (await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = ANY($1)", [prompts])).length === prompts.length, 60_000);
+      assert.match(sidecar.log, /rate limits could not be checked in time/);
+    } finally {
+      proxy.resume();
+      await session.end();
+      await sidecar.stop();
+      await proxy.close();
     }
   });
 });

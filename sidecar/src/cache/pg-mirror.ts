@@ -51,9 +51,13 @@ interface DatabaseQueue {
   failures: number;
   retryAt: number;
   flushing: Promise<void> | undefined;
+  /** A rate-limit check that outlived its deadline and still runs: later checks are skipped until it ends. */
+  stuckCheck: Promise<unknown> | undefined;
 }
 
 const FLUSH_INTERVAL_MS = 50;
+/** Longest a model request waits for its rate-limit check before going ahead unchecked. */
+const RATE_LIMIT_CHECK_MS = 1000;
 // Every write of a hit count is a new row version with new index entries (access_count and
 // last_accessed are indexed), and the SQL fast path then reads past the dead ones: a statement
 // serving thousands of hits should cost one update per row, not one per 50 ms.
@@ -93,7 +97,7 @@ export class PgMirror {
       pool.on("error", (error) => logger().warn({ database: name, error: error.message }, "mirror connection error"));
       // A connection lost mid-transaction fails that flush (retried); without a listener it would end the process.
       pool.on("connect", (client) => client.on("error", (error) => logger().debug({ database: name, error: error.message }, "mirror connection lost")));
-      queue = { pool, entries: new Map(), touches: new Map(), touchedAt: 0, models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined };
+      queue = { pool, entries: new Map(), touches: new Map(), touchedAt: 0, models: new Map(), published: new Map(), schemas: undefined, failures: 0, retryAt: 0, flushing: undefined, stuckCheck: undefined };
       this.databases.set(name, queue);
     }
     return queue;
@@ -241,6 +245,24 @@ export class PgMirror {
    */
   async admit(database: string | undefined, user: string): Promise<string | undefined> {
     const queue = this.queue(database);
+    // A slow or stuck database must not slow every model request: after RATE_LIMIT_CHECK_MS the request
+    // goes ahead, and until that check ends the next ones are not checked at all.
+    if (queue.stuckCheck) return undefined;
+    const check = this.checkRateLimit(queue, database, user);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), RATE_LIMIT_CHECK_MS)));
+    try {
+      const outcome = await Promise.race([check, deadline]);
+      if (outcome !== "late") return outcome;
+      logger().warn({ database, user, waitedMs: RATE_LIMIT_CHECK_MS }, "rate limits could not be checked in time; requests go ahead until the database answers");
+      queue.stuckCheck = check.finally(() => (queue.stuckCheck = undefined));
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async checkRateLimit(queue: DatabaseQueue, database: string | undefined, user: string): Promise<string | undefined> {
     let client: pg.PoolClient | undefined;
     try {
       client = await queue.pool.connect();
@@ -295,9 +317,9 @@ export class PgMirror {
     );
   }
 
-  /** Entries still waiting to be written, per database. */
-  backlog(): Record<string, number> {
-    return Object.fromEntries([...this.databases.entries()].map(([name, q]) => [name, q.entries.size]));
+  /** Per database: entries still waiting to be written, and failed attempts in a row. */
+  backlog(): Record<string, { queued: number; failures: number }> {
+    return Object.fromEntries([...this.databases.entries()].map(([name, q]) => [name, { queued: q.entries.size, failures: q.failures }]));
   }
 
   /** Write what is queued (best effort, bounded by `timeoutMs`), then close the pools. */

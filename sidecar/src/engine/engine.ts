@@ -90,6 +90,11 @@ export class Engine {
     return key && enabled ? this.cache?.get(cache, key) : undefined;
   }
 
+  /** Per database: results not yet written to its steadytext_cache (undefined without a mirror). */
+  mirrorBacklog(): Record<string, { queued: number; failures: number }> | undefined {
+    return this.mirror?.backlog();
+  }
+
   private async mirrorWrite(entry: MirrorEntry, ctx: RequestContext, sync: boolean): Promise<void> {
     if (!this.mirror) {
       if (sync) throw unavailable("the result cannot be written to the Postgres cache: STEADYTEXT_PG_URL is not set");

@@ -205,6 +205,8 @@ export interface StatusResult {
   preload?: "off" | "loading" | "done";
   /** Per database whose queue this daemon serves. */
   queue?: Record<string, QueueStats>;
+  /** Per database mirrored into: results waiting to be written to its steadytext_cache, and failed attempts in a row. */
+  mirror?: Record<string, { queued: number; failures: number }>;
 }
 
 export interface QueueStats {
