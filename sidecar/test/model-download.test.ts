@@ -68,14 +68,13 @@ async function leftBehind(): Promise<string[]> {
   return readdir(destinationDir).catch(() => []);
 }
 
-/** Run a download that must fail; returns the error and how long it took. */
-async function failure(extra: Partial<DownloadOptions> = {}): Promise<{ error: DownloadError; ms: number }> {
-  const started = performance.now();
+/** Run a download that must fail; returns the error. */
+async function failure(extra: Partial<DownloadOptions> = {}): Promise<{ error: DownloadError }> {
   try {
     await downloadModel(options(extra));
   } catch (error) {
     assert.ok(error instanceof DownloadError, `threw ${String(error)}`);
-    return { error, ms: performance.now() - started };
+    return { error };
   }
   assert.fail("the download succeeded");
 }
@@ -132,9 +131,8 @@ describe("downloadModel", () => {
 
   test("a server that accepts but never answers fails within the probe timeout", async () => {
     handler = () => undefined; // never respond
-    const { error, ms } = await failure({ probeTimeoutMs: 300 });
+    const { error } = await failure({ probeTimeoutMs: 300 });
     assert.match(error.message, /no answer .* within 300 ms/);
-    assert.ok(ms >= 250 && ms < 3000, `took ${ms.toFixed(0)} ms`);
     assert.deepEqual(await leftBehind(), []);
   });
 
@@ -143,9 +141,8 @@ describe("downloadModel", () => {
       response.writeHead(200, { "content-length": String(modelBytes.length), "x-linked-etag": modelSha256 });
       response.write(modelBytes.subarray(0, 64 * 1024)); // then silence
     };
-    const { error, ms } = await failure({ stallTimeoutMs: 300 });
+    const { error } = await failure({ stallTimeoutMs: 300 });
     assert.match(error.message, /stalled for 300 ms/);
-    assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
     assert.deepEqual(await leftBehind(), [`${FILENAME}.partial`]);
   });
 
@@ -212,25 +209,26 @@ describe("downloadModel", () => {
     assert.ok((await readFile(join(destinationDir, FILENAME))).equals(modelBytes));
   });
 
-  test("a closed port fails quickly", async () => {
+  // A probe timeout far beyond the test's own: failing at all shows it did not wait for one.
+  test("a closed port fails at once, not at the probe timeout", { timeout: 60_000 }, async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const { error, ms } = await failure({ endpoint: `http://127.0.0.1:${port}`, probeTimeoutMs: 10_000 });
+    const { error } = await failure({ endpoint: `http://127.0.0.1:${port}`, probeTimeoutMs: 3_600_000 });
     assert.match(error.message, /cannot download/);
-    assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
   });
 
-  test("the caller's abort signal ends a stalled download", async () => {
+  // A stall timeout far beyond the test's own: ending at all shows the signal ended it.
+  test("the caller's abort signal ends a stalled download", { timeout: 60_000 }, async () => {
     handler = (_request, response) => {
       response.writeHead(200, { "content-length": String(modelBytes.length) });
       response.write(modelBytes.subarray(0, 1024));
     };
     const controller = new AbortController();
     setTimeout(() => controller.abort(new Error("caller gave up")), 200);
-    const { ms } = await failure({ signal: controller.signal, stallTimeoutMs: 30_000 });
-    assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms`);
+    const { error } = await failure({ signal: controller.signal, stallTimeoutMs: 3_600_000 });
+    assert.match(error.message, /caller gave up/);
     assert.deepEqual(await leftBehind(), [`${FILENAME}.partial`]);
   });
 

@@ -1,11 +1,17 @@
-// Hostile inputs and a damaged cache, from SQL: each gets its precise
-// outcome (an answer or a clear error), and the daemon stays healthy after.
+// Hostile inputs and a damaged or full cache: each gets its precise outcome
+// (an answer or a clear error), and the daemon stays healthy after.
 
 import assert from "node:assert/strict";
-import { rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { after, afterEach, before, test } from "node:test";
+import Database from "better-sqlite3";
+import { freePort, SidecarProcess } from "../../scripts/lib/sidecar-process.js";
 import { TestStack } from "../harness/test-stack.js";
+
+const run = promisify(execFile);
 
 let stack: TestStack;
 
@@ -71,3 +77,69 @@ test("the sidecar's SQLite cache file deleted under it: answers go on, identical
   const embedded = await stack.query<{ n: number }>("SELECT vector_dims(steadytext_embed('after the cache file vanished')) AS n");
   assert.equal(embedded[0]!.n, 1024);
 });
+
+test("the SQLite cache on a full disk: answers go on, identical; the cache writes again once there is room", { timeout: 180_000 }, async (t) => {
+  const disk = join(stack.dir, "full-disk");
+  await mkdir(disk, { recursive: true });
+  try {
+    await run("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", disk]);
+  } catch (error) {
+    t.skip(`a small disk to fill needs mount(8) as root: ${(error as Error).message.split("\n")[0]}`);
+    return;
+  }
+  const port = await freePort();
+  // The models stay on the real disk; only the cache lives on the small one.
+  const options = stack.sidecarOptions({ STEADYTEXT_MODEL_DIR: join(stack.dir, "cache", "models") }, port);
+  const sidecar = await SidecarProcess.start({ ...options, cacheDir: disk });
+  const client = sidecar.client(60_000);
+  try {
+    const ask = (prompt: string) => client.request<string>("generate", { prompt, max_new_tokens: 8 });
+    const cachedPrompts = () => {
+      const db = new Database(join(disk, "caches", "steadytext-cache.sqlite3"), { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM generation_cache").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    assert.equal(await ask("asked before the disk filled"), await referenceText("asked before the disk filled"));
+    const before = cachedPrompts();
+    await fillDisk(join(disk, "filler"));
+    const prompts = Array.from({ length: 5 }, (_, i) => `asked with the disk full ${i}`);
+    for (const prompt of prompts) assert.equal(await ask(prompt), await referenceText(prompt), prompt);
+    assert.equal(cachedPrompts(), before, "nothing could be written");
+    assert.match(sidecar.log, /database or disk is full/);
+    assert.equal(await client.request("ping"), "pong");
+
+    await rm(join(disk, "filler"));
+    assert.equal(await ask("asked with room again"), await referenceText("asked with room again"));
+    assert.ok(cachedPrompts() > before, "the cache writes again");
+  } finally {
+    await client.close();
+    await sidecar.stop();
+    await run("umount", [disk]).catch(() => undefined);
+  }
+});
+
+/** The main sidecar's answer, uncached: what any daemon computes for the prompt. */
+async function referenceText(prompt: string): Promise<string> {
+  const client = stack.sidecar!.client(60_000);
+  try {
+    return await client.request<string>("generate", { prompt, max_new_tokens: 8, use_cache: false });
+  } finally {
+    await client.close();
+  }
+}
+
+/** Write zeros until the file system says it is full. */
+async function fillDisk(path: string): Promise<void> {
+  const chunk = Buffer.alloc(64 * 1024);
+  const file = await open(path, "w");
+  try {
+    for (;;) await file.write(chunk);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ENOSPC") throw error;
+  } finally {
+    await file.close().catch(() => undefined);
+  }
+}
