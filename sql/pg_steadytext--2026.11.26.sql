@@ -166,6 +166,19 @@ CREATE FUNCTION @extschema@._steadytext_call_stream(params jsonb)
 RETURNS SETOF text AS 'MODULE_PATHNAME', 'steadytext_call_stream'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- A daemon result that must be text: anything else is a malformed reply, never its JSON spelling.
+CREATE FUNCTION @extschema@._steadytext_text_result(method text, result jsonb)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF result IS NOT NULL AND jsonb_typeof(result) <> 'string' THEN
+        RAISE EXCEPTION 'malformed reply from the steadytext daemon'
+            USING ERRCODE = 'protocol_violation',
+                  DETAIL = format('%s returned a JSON %s, not text.', method, jsonb_typeof(result));
+    END IF;
+    RETURN result #>> '{}';
+END
+$$;
+
 -- Counts cache hits served in SQL: the daemon gets them in batches, at the
 -- latest when the transaction ends, and writes the counts itself.
 CREATE FUNCTION @extschema@._steadytext_record_hits(keys text[])
@@ -402,8 +415,8 @@ BEGIN
     IF v_result IS NOT NULL THEN
         RETURN v_result;
     END IF;
-    RETURN @extschema@._steadytext_call('generate',
-        r.params || jsonb_build_object('sync_mirror', sync_mirror) || coalesce(extra, '{}')) #>> '{}';
+    RETURN @extschema@._steadytext_text_result('generate', @extschema@._steadytext_call('generate',
+        r.params || jsonb_build_object('sync_mirror', sync_mirror) || coalesce(extra, '{}')));
 END
 $$;
 

@@ -22,7 +22,7 @@ SELECT is(
     '_steadytext_entry_bytes', '_steadytext_frecency', '_steadytext_generate', '_steadytext_generate_key',
     '_steadytext_generation_request', '_steadytext_key_field', '_steadytext_max_tokens', '_steadytext_merge_metadata',
     '_steadytext_metadata_context', '_steadytext_model_selector', '_steadytext_record_hits', '_steadytext_rerank_key',
-    '_steadytext_seed', '_steadytext_sentences', '_steadytext_template_variables', 'st_auto_embed', 'st_auto_embed_drop',
+    '_steadytext_seed', '_steadytext_sentences', '_steadytext_template_variables', '_steadytext_text_result', 'st_auto_embed', 'st_auto_embed_drop',
     'st_cache_stats', 'st_cancel_async', 'st_check_async', 'st_check_async_batch', 'st_config_get', 'st_daemon_models',
     'st_daemon_status', 'st_deduplicate_facts', 'st_embed', 'st_embed_async', 'st_embed_batch', 'st_embed_batch_async',
     'st_embed_cached', 'st_extract_facts', 'st_generate', 'st_generate_async', 'st_generate_batch_async', 'st_generate_cached',
