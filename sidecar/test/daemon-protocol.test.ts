@@ -58,6 +58,15 @@ async function dealerExchange(frames: Buffer[]): Promise<Buffer[]> {
   }
 }
 
+/** Wait until the daemon works on at least `count` requests (polling its status, not sleeping blind). */
+async function untilInFlight(count: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await status()).in_flight < count) {
+    if (Date.now() > deadline) throw new Error(`never ${count} requests in flight`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function status(): Promise<StatusResult> {
   return client.request<StatusResult>("status");
 }
@@ -210,7 +219,7 @@ describe("concurrency", () => {
     await client.request("generate", { prompt: "cached question", max_new_tokens: 5 });
     const order: string[] = [];
     const slow = client.request("generate", { prompt: "slow one", max_new_tokens: 1800, use_cache: false }).then(() => order.push("slow"));
-    await new Promise((r) => setTimeout(r, 50));
+    await untilInFlight(1);
     await client.request("ping").then(() => order.push("ping"));
     await client.request("generate", { prompt: "cached question", max_new_tokens: 5 }).then(() => order.push("cached"));
     await slow;
@@ -222,7 +231,7 @@ describe("concurrency", () => {
     try {
       const before = (await status()).cancelled;
       const running = other.request("generate", { prompt: "to be cancelled", max_new_tokens: 1800, use_cache: false });
-      await new Promise((r) => setTimeout(r, 200));
+      await untilInFlight(1);
       // The cancel must come from the same client (identity) that asked.
       const id = `ts-${process.pid}-1`;
       const cancelled = await other.request("cancel", { request_id: id });

@@ -67,7 +67,10 @@ test("a cached answer equals the computed one", async () => {
     "SELECT steadytext_generate($1, 24) AS g, steadytext_embed($2)::text AS e",
     [PROMPTS[0], TEXTS[0]],
   );
-  await new Promise((r) => setTimeout(r, 300));
+  // The second query must be served from the mirrored rows: wait until both are written.
+  await stack.waitFor(async () =>
+    (await stack.query("SELECT 1 FROM steadytext_cache WHERE prompt = ANY($1)", [[PROMPTS[0], TEXTS[0]]])).length === 2,
+  );
   const again = await stack.query<{ g: string; e: string }>(
     "SELECT steadytext_generate($1, 24) AS g, steadytext_embed($2)::text AS e",
     [PROMPTS[0], TEXTS[0]],
