@@ -27,6 +27,7 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
@@ -39,6 +40,9 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "miscadmin.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -54,6 +58,7 @@
 #endif
 
 #include "st_cache_key.h"
+#include "st_cache_lookup.h"
 #include "st_hits.h"
 
 PG_FUNCTION_INFO_V1(steadytext_generate_key);
@@ -237,6 +242,81 @@ fetch_row(const StKeyedTable *table, const char *key, Snapshot snapshot,
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return found;
+}
+
+/* Whether the session user has a row in steadytext_rate_limits, as of one snapshot */
+static struct
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	TransactionId xmin;
+	TransactionId xmax;
+	CommandId	curcid;
+	uint64		completions;
+	Oid			namespace;		/* the extension's schema, looked up once per transaction */
+	bool		limited;
+} st_limits_memo;
+
+/* The schema pg_steadytext is installed in, or InvalidOid (PostgreSQL 15 exports no get_extension_schema) */
+static Oid
+extension_namespace(void)
+{
+	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			namespace = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ, CStringGetDatum("pg_steadytext"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		namespace = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return namespace;
+}
+
+/*
+ * Whether steadytext_rate_limits has a row for the session user. The daemon
+ * checks and counts a request's limits (a round trip to the database) only
+ * when this says so. Unknown (no transaction, no extension) counts as yes,
+ * so the daemon decides as before.
+ */
+bool
+st_session_user_rate_limited(void)
+{
+	Snapshot	snapshot;
+	StKeyedTable table;
+	char	   *user;
+
+	if (!IsTransactionState())
+		return true;
+	snapshot = read_snapshot();
+	if (st_limits_memo.valid && st_limits_memo.lxid == ST_MY_LXID &&
+		st_limits_memo.xmin == snapshot->xmin && st_limits_memo.xmax == snapshot->xmax &&
+		st_limits_memo.curcid == snapshot->curcid && st_limits_memo.completions == snapshot->snapXactCompletionCount)
+		return st_limits_memo.limited;
+
+	if (!st_limits_memo.valid || st_limits_memo.lxid != ST_MY_LXID)
+		st_limits_memo.namespace = extension_namespace();
+	st_limits_memo.valid = false;
+	if (!OidIsValid(st_limits_memo.namespace))
+		return true;
+	table.rel = get_relname_relid("steadytext_rate_limits", st_limits_memo.namespace);
+	table.index = get_relname_relid("steadytext_rate_limits_pkey", st_limits_memo.namespace);
+	user = GetUserNameFromId(GetSessionUserId(), true);
+	if (!OidIsValid(table.rel) || !OidIsValid(table.index) || user == NULL)
+		return true;
+
+	st_limits_memo.limited = fetch_row(&table, user, snapshot, 0, NULL, NULL, NULL);
+	st_limits_memo.lxid = ST_MY_LXID;
+	st_limits_memo.xmin = snapshot->xmin;
+	st_limits_memo.xmax = snapshot->xmax;
+	st_limits_memo.curcid = snapshot->curcid;
+	st_limits_memo.completions = snapshot->snapXactCompletionCount;
+	st_limits_memo.valid = true;
+	return st_limits_memo.limited;
 }
 
 /* The model identity a selector stands for, or NULL while steadytext_models has none */

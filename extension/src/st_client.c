@@ -42,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "st_cache_lookup.h"
 #include "st_client.h"
 #include "st_guc.h"
 
@@ -660,7 +661,8 @@ build_request(const char *id, const char *method, const char *params_json, int *
 	escape_json(&buf, method);
 	appendStringInfo(&buf, ",\"params\":%s,\"origin\":{\"database\":%s,\"user\":", params_json, database_json());
 	append_user_json(&buf);
-	appendStringInfoChar(&buf, '}');
+	/* Without limits the daemon skips its round trip to steadytext_rate_limits */
+	appendStringInfo(&buf, ",\"rate_limited\":%s}", st_session_user_rate_limited() ? "true" : "false");
 	/* The daemon checks admin methods itself; only they carry its token */
 	if (strcmp(method, "shutdown") == 0)
 	{

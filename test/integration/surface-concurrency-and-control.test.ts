@@ -204,3 +204,25 @@ printf '%s\n' "$(id -un)" "$@" > '${record}'
     assert.deepEqual(children, [], "the backend still has children");
   });
 });
+
+describe("rate limits", () => {
+  test("the daemon checks a user's limits when the backend says the user has a row, and only then", async () => {
+    await stack.query("INSERT INTO steadytext_rate_limits (user_id, requests_per_minute) VALUES ('limited by flag', 0)");
+    const client = stack.sidecar!.client(60_000);
+    try {
+      const ask = (rateLimited?: unknown) =>
+        client.request("generate", { prompt: "asked under a limit", max_new_tokens: 4, use_cache: false }, {
+          origin: { database: "test", user: "limited by flag", ...(rateLimited === undefined ? {} : { rate_limited: rateLimited }) } as never,
+        });
+      // Older clients send no flag: the daemon looks, as before.
+      await assert.rejects(ask(), { code: "rate_limited" });
+      await assert.rejects(ask(true), { code: "rate_limited" });
+      // The backend read steadytext_rate_limits under its snapshot and found no row: no round trip, no refusal.
+      assert.equal(typeof (await ask(false)), "string");
+      await assert.rejects(ask("yes"), { code: "invalid_request" });
+    } finally {
+      await client.close();
+      await stack.query("DELETE FROM steadytext_rate_limits WHERE user_id = 'limited by flag'");
+    }
+  });
+});

@@ -173,7 +173,12 @@ export class DaemonServer {
       this.inFlight.set(flightKey, controller);
       this.peerLoad.set(peer, (this.peerLoad.get(peer) ?? 0) + 1);
     }
-    const ctx = { signal: controller.signal, database: request.origin?.database, user: request.origin?.user ?? undefined };
+    const ctx = {
+      signal: controller.signal,
+      database: request.origin?.database,
+      user: request.origin?.user ?? undefined,
+      rateLimited: request.origin?.rate_limited ?? undefined,
+    };
     try {
       if (method === "generate_iter") {
         await this.stream(envelope, peer, request, controller, ctx);

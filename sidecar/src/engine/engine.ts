@@ -27,6 +27,8 @@ export interface RequestContext {
   database?: string | undefined;
   /** The session user of a SQL request: its steadytext_rate_limits apply to work that needs a model. */
   user?: string | undefined;
+  /** false when the client saw no steadytext_rate_limits row for the user: nothing to check or count. */
+  rateLimited?: boolean | undefined;
 }
 
 export interface EngineOptions {
@@ -121,7 +123,7 @@ export class Engine {
 
   /** Rate limits apply only to work that reaches a model: cache hits (in SQL or here) are never limited. */
   private async admit(ctx: RequestContext): Promise<void> {
-    if (ctx.user === undefined || !this.mirror) return;
+    if (ctx.user === undefined || ctx.rateLimited === false || !this.mirror) return;
     const refusal = await this.mirror.admit(ctx.database, ctx.user);
     if (refusal !== undefined) throw new ProtocolError("rate_limited", refusal);
   }

@@ -158,7 +158,9 @@ export const requestEnvelope = z.object({
   method: z.string({ error: "method must be a string" }).max(64),
   params: z.record(z.string(), z.unknown(), { error: "params must be an object" }).nullish(),
   /** Ours: the database a SQL request came from, and its session user (whose steadytext_rate_limits apply). */
-  origin: z.object({ database: identifier, user: identifier.nullish() }).nullish(),
+  // rate_limited: false says the user has no steadytext_rate_limits row, so the daemon need not look (the
+  // backend read the table under the statement's snapshot); absent means "look".
+  origin: z.object({ database: identifier, user: identifier.nullish(), rate_limited: z.boolean().nullish() }).nullish(),
   /** Ours: the daemon's admin token, which admin methods (shutdown) must carry. */
   admin_token: z.string().max(512).nullish(),
 });
