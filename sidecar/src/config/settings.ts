@@ -7,6 +7,8 @@ import { DEFAULT_MAX_REQUEST_BYTES } from "../protocol/codec.js";
 import { GENERATION_SIZES, type GenerationSize } from "../protocol/messages.js";
 
 export const DEFAULT_DAEMON_HOST = "127.0.0.1";
+/** Contexts per model when STEADYTEXT_CONTEXTS_PER_MODEL is not set and the model is not small (LoadedModel.contexts). */
+export const DEFAULT_CONTEXTS_PER_MODEL = 2;
 export const DEFAULT_DAEMON_PORT = 5557;
 
 /** Where models compute: `off` is the CPU (the default); `auto` takes a GPU when one works, else the CPU. */
@@ -157,7 +159,8 @@ export interface Settings {
   gpuLayers: Record<ModelRole, GpuLayers>;
   /** Threads per context; undefined lets each model choose (see LoadedModel.threads). */
   threads: number | undefined;
-  contextsPerModel: number;
+  /** Requests one model computes at once; undefined lets each model choose (see LoadedModel.contexts). */
+  contextsPerModel: number | undefined;
   maxContextWindow: number | undefined;
   maxRequestBytes: number;
   streamAckTimeoutMs: number;
@@ -241,7 +244,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const endpoint = e.STEADYTEXT_DAEMON_ENDPOINT ?? `tcp://${host}:${port}`;
   const cacheDir = resolve(e.STEADYTEXT_CACHE_DIR ?? join(e.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "steadytext"));
   const override = (repo?: string, filename?: string) => (repo && filename ? { repo, filename } : undefined);
-  const contextsPerModel = e.STEADYTEXT_CONTEXTS_PER_MODEL ?? 2;
+  const contextsPerModel = e.STEADYTEXT_CONTEXTS_PER_MODEL;
   const modelOverrides: Settings["modelOverrides"] = {};
   const generationOverride = override(e.STEADYTEXT_GENERATION_MODEL_REPO, e.STEADYTEXT_GENERATION_MODEL_FILENAME);
   const embeddingOverride = override(e.STEADYTEXT_EMBEDDING_MODEL_REPO, e.STEADYTEXT_EMBEDDING_MODEL_FILENAME);
@@ -313,7 +316,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       databases: (e.STEADYTEXT_QUEUE_DATABASES ?? "").split(",").map((d) => d.trim()).filter((d) => d.length > 0),
       batchSize: e.STEADYTEXT_QUEUE_BATCH_SIZE ?? 64,
       // One lane more than contexts: one claims or stores while the others compute.
-      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? contextsPerModel + 1,
+      concurrency: e.STEADYTEXT_QUEUE_CONCURRENCY ?? (contextsPerModel ?? DEFAULT_CONTEXTS_PER_MODEL) + 1,
       leaseSeconds: e.STEADYTEXT_QUEUE_LEASE_SECONDS ?? 60,
       safetyPollSeconds: e.STEADYTEXT_QUEUE_SAFETY_POLL_SECONDS ?? 60,
     },
