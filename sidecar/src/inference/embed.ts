@@ -35,13 +35,14 @@ export async function embedTexts(
       `embedding model ${loaded.name} produces ${loaded.model.embeddingVectorSize} dimensions; pg_steadytext needs ${EMBEDDING_DIMENSION}`,
     );
   }
-  const inputs = texts.map((text) => prefixed(text, mode));
-  inputs.forEach((input, index) => {
-    const tokens = loaded.model.tokenize(input).length;
-    if (tokens >= loaded.contextSize) {
+  // Tokenized once, here: getEmbeddingFor given the tokens does not tokenize again (the same tokens it would make).
+  const inputs = texts.map((text, index) => {
+    const tokens = loaded.model.tokenize(prefixed(text, mode));
+    if (tokens.length >= loaded.contextSize) {
       const where = texts.length > 1 ? ` (element ${index + 1})` : "";
-      throw invalidParams(`Text is too long${where}: ${tokens} tokens, the embedding model accepts fewer than ${loaded.contextSize}`);
+      throw invalidParams(`Text is too long${where}: ${tokens.length} tokens, the embedding model accepts fewer than ${loaded.contextSize}`);
     }
+    return tokens;
   });
   const lease = await loaded.embeddingContexts().acquire(signal);
   try {

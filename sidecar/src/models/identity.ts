@@ -4,7 +4,7 @@
 // (path, size, mtime, inode) in a small JSON file beside the caches.
 
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -52,7 +52,9 @@ export class ModelIdentities {
     const running = this.pending.get(path);
     if (running) return running;
     const work = (async () => {
-      const info = await stat(path);
+      // Synchronous: this runs on every request, and a stat of a cached inode takes microseconds, while the
+      // thread pool round trip of fs.promises.stat took a tenth of a millisecond.
+      const info = statSync(path);
       const known = (await this.load())[path];
       if (known && known.size === info.size && known.mtimeMs === info.mtimeMs && known.ino === info.ino) return known.sha256;
       const hash = createHash("sha256");
