@@ -144,33 +144,49 @@ export async function hotPathBench(stack: TestStack, firstDb: pg.Client, bench: 
   }
 
   console.log("\n-- 8 backends generating different prompts (cache off, 32 tokens) vs one backend doing the same work");
-  const concurrencyPrompts = Array.from({ length: 32 }, (_, i) => `concurrency prompt ${i}`);
+  // 64 prompts per round, three rounds, after a round that brings every context up (the daemon creates them on
+  // first use): one round of 32 swung 1.1x-1.8x from run to run on this machine.
+  const concurrencyPrompts = Array.from({ length: 64 }, (_, i) => `concurrency prompt ${i}`);
   const generateSql32 = "SELECT steadytext_generate($1, 32, false) AS g";
-  await db.query(generateSql32, ["concurrency warm-up"]);
-  const serialStarted = performance.now();
-  const serialOutputs: string[] = [];
-  for (const p of concurrencyPrompts) serialOutputs.push((await db.query<{ g: string }>(generateSql32, [p])).rows[0]!.g);
-  const serialMs = performance.now() - serialStarted;
   const backends = await Promise.all(Array.from({ length: 8 }, () => stack.cluster.client("test")));
-  const concurrentOutputs: string[] = new Array<string>(concurrencyPrompts.length);
   try {
-    await Promise.all(backends.map((b) => b.query("SELECT 1")));
-    const concurrentStarted = performance.now();
-    await Promise.all(
-      backends.map(async (backend, b) => {
-        for (let i = b; i < concurrencyPrompts.length; i += backends.length) {
-          concurrentOutputs[i] = (await backend.query<{ g: string }>(generateSql32, [concurrencyPrompts[i]])).rows[0]!.g;
-        }
-      }),
-    );
-    const concurrentMs = performance.now() - concurrentStarted;
-    bench.record("32 generations, one backend", serialMs / 32, 32);
-    bench.record("32 generations, 8 backends", concurrentMs / 32, 32);
-    const identical = concurrentOutputs.every((g, i) => g === serialOutputs[i]);
-    console.log(`one backend ${serialMs.toFixed(0)} ms, 8 backends ${concurrentMs.toFixed(0)} ms; outputs identical to the serial run: ${identical}`);
-    if (!identical) throw new Error("concurrent generations differ from the serial run");
-    // Throughput, higher is better (the issue's target is >= 1.6x): one backend's time over eight's.
-    bench.ratio("throughput of 8 backends vs one (higher is better; target >= 1.6x)", serialMs, concurrentMs);
+    await Promise.all(backends.map((b, i) => b.query(generateSql32, [`concurrency warm-up ${i}`])));
+    const serialRun = async (): Promise<[number, string[]]> => {
+      const started = performance.now();
+      const outputs: string[] = [];
+      for (const p of concurrencyPrompts) outputs.push((await db.query<{ g: string }>(generateSql32, [p])).rows[0]!.g);
+      return [performance.now() - started, outputs];
+    };
+    const concurrentRun = async (): Promise<[number, string[]]> => {
+      const outputs = new Array<string>(concurrencyPrompts.length);
+      const started = performance.now();
+      await Promise.all(
+        backends.map(async (backend, b) => {
+          for (let i = b; i < concurrencyPrompts.length; i += backends.length) {
+            outputs[i] = (await backend.query<{ g: string }>(generateSql32, [concurrencyPrompts[i]])).rows[0]!.g;
+          }
+        }),
+      );
+      return [performance.now() - started, outputs];
+    };
+    const ratios: number[] = [];
+    let serialTotal = 0;
+    let concurrentTotal = 0;
+    for (let round = 0; round < 3; round++) {
+      const [serialMs, serialOutputs] = await serialRun();
+      const [concurrentMs, concurrentOutputs] = await concurrentRun();
+      const identical = concurrentOutputs.every((g, i) => g === serialOutputs[i]);
+      console.log(`round ${round + 1}: one backend ${serialMs.toFixed(0)} ms, 8 backends ${concurrentMs.toFixed(0)} ms; outputs identical to the serial run: ${identical}`);
+      if (!identical) throw new Error("concurrent generations differ from the serial run");
+      ratios.push(serialMs / concurrentMs);
+      serialTotal += serialMs;
+      concurrentTotal += concurrentMs;
+    }
+    bench.record("64 generations, one backend", serialTotal / 3 / 64, 192);
+    bench.record("64 generations, 8 backends", concurrentTotal / 3 / 64, 192);
+    // Throughput, higher is better (the issue's target is >= 1.6x): one backend's time over eight's, median of the rounds.
+    const medianRatio = [...ratios].sort((a, b) => a - b)[1]!;
+    bench.ratio("throughput of 8 backends vs one, median of 3 rounds (higher is better; target >= 1.6x)", medianRatio, 1);
   } finally {
     await Promise.all(backends.map((b) => b.end()));
   }
