@@ -185,6 +185,12 @@ CREATE FUNCTION @extschema@._steadytext_record_hits(keys text[])
 RETURNS void AS 'MODULE_PATHNAME', 'steadytext_record_hits'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- With the library preloaded, backends keep their hits in shared memory and
+-- the daemon takes them from here (all databases at once), about once a second.
+CREATE FUNCTION @extschema@._steadytext_take_hits(OUT database text, OUT cache_key text, OUT hits integer)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'steadytext_take_hits'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
 CREATE FUNCTION @extschema@._steadytext_endpoint()
 RETURNS text AS 'MODULE_PATHNAME', 'steadytext_endpoint'
 LANGUAGE C STABLE PARALLEL SAFE;
@@ -2830,7 +2836,7 @@ BEGIN
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace
           AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction|prompt_create|prompt_update|prompt_delete)$'
-               OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict'))
+               OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict', '_steadytext_take_hits'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);

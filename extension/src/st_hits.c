@@ -15,11 +15,13 @@
  * The batch lives in a static buffer and is sent without raising errors or
  * allocating, because part of it is sent from a transaction callback.
  *
- * Hits travel on their own socket, which (unlike the calls' socket) queues
- * messages while its connection is still coming up: a new session's first
- * hit must not wait at commit for the connection's handshake (that wait was
- * most of the first call's cost). At backend exit what is still queued gets
- * a short, bounded linger.
+ * With the library in shared_preload_libraries the batch goes to a ring in
+ * shared memory that the daemon empties (st_hits_shmem.c): no socket at all.
+ * Otherwise hits travel on their own socket, which (unlike the calls'
+ * socket) queues messages while its connection is still coming up: a new
+ * session's first hit must not wait at commit for the connection's
+ * handshake. At backend exit what is still queued gets a short, bounded
+ * linger.
  */
 #include "postgres.h"
 
@@ -35,8 +37,9 @@
 #include "st_guc.h"
 #include "st_client.h"
 #include "st_hits.h"
+#include "st_hits_shmem.h"
 
-#define ST_KEY_LENGTH 64
+#define ST_KEY_LENGTH ST_HIT_KEY_LENGTH
 /* Keys per message: about 17 kB, well under the daemon's request limit */
 #define ST_HITS_BATCH 256
 /* A JSON string and a comma per key, plus the envelope */
@@ -44,6 +47,8 @@
 
 static char st_hits_keys[ST_HITS_BATCH][ST_KEY_LENGTH + 1];
 static int	st_hits_count = 0;
+/* Whether the batch being collected goes to shared memory rather than a socket */
+static bool st_hits_in_shmem = false;
 static uint64 st_hits_batches = 0;
 /* The request's origin member, learned while a transaction was open */
 static const char *st_hits_origin = NULL;
@@ -181,6 +186,12 @@ flush_hits(void)
 	int			len;
 	int			i;
 
+	if (st_hits_count > 0 && st_hits_in_shmem)
+	{
+		st_hits_shmem_add((const char (*)[ST_KEY_LENGTH + 1]) st_hits_keys, st_hits_count);
+		st_hits_count = 0;
+		return;
+	}
 	if (st_hits_count == 0 || st_hits_origin == NULL || st_hits_socket == NULL)
 	{
 		st_hits_count = 0;
@@ -252,8 +263,12 @@ st_hits_record(const char *key)
 	/* Connecting and naming the database may raise errors: do it here (once a batch), not at transaction end */
 	if (st_hits_count == 0)
 	{
-		prepare_socket();
-		(void) database_origin();
+		st_hits_in_shmem = st_hits_shmem_available();
+		if (!st_hits_in_shmem)
+		{
+			prepare_socket();
+			(void) database_origin();
+		}
 	}
 	memcpy(st_hits_keys[st_hits_count++], key, ST_KEY_LENGTH + 1);
 	if (st_hits_count == ST_HITS_BATCH)

@@ -56,6 +56,9 @@ interface DatabaseQueue {
 }
 
 const FLUSH_INTERVAL_MS = 50;
+/** How often hits kept in shared memory by preloaded backends are taken (and how long to wait after a refusal). */
+const TAKE_HITS_INTERVAL_MS = 1000;
+const TAKE_HITS_REFUSED_RETRY_MS = 60_000;
 /** Longest a model request waits for its rate-limit check before going ahead unchecked. */
 const RATE_LIMIT_CHECK_MS = 1000;
 // Every write of a hit count is a new row version with new index entries (access_count and
@@ -77,6 +80,9 @@ export class PgMirror {
   private timer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** When hits were last taken from shared memory (or when to try again after a refusal). */
+  private hitsDueAt = 0;
+  private takingHits: Promise<void> | undefined;
 
   constructor(url: string, private readonly heartbeat?: () => Heartbeat) {
     this.base = parseIntoClientConfig(url);
@@ -129,9 +135,41 @@ export class PgMirror {
   }
 
   /** Count cache hits that SQL served from the table. */
-  touch(database: string | undefined, keys: readonly string[]): void {
+  touch(database: string | undefined, keys: readonly string[], times = 1): void {
     const queue = this.queue(database);
-    for (const key of keys) queue.touches.set(key, (queue.touches.get(key) ?? 0) + 1);
+    for (const key of keys) queue.touches.set(key, (queue.touches.get(key) ?? 0) + times);
+  }
+
+  /**
+   * Take the hits that backends of a preloaded pg_steadytext keep in shared
+   * memory (one call returns every database's), from the first database
+   * with the extension, and count them like hits sent over the socket.
+   */
+  private async takeHits(): Promise<void> {
+    const queues = [this.queue(undefined), ...this.databases.values()];
+    for (const queue of new Set(queues)) {
+      let client: pg.PoolClient | undefined;
+      try {
+        client = await queue.pool.connect();
+        const schemas = await this.schemasOf(queue, client);
+        if (!schemas) continue;
+        const { rows } = await client.query<{ database: string; cache_key: string; hits: number }>(
+          `SELECT database, cache_key, hits FROM ${schemas.ours}._steadytext_take_hits()`,
+        );
+        for (const row of rows) this.touch(row.database, [row.cache_key], row.hits);
+        return;
+      } catch (error) {
+        const sqlstate = (error as { code?: string }).code ?? "";
+        // An older extension without the function, or a role that may not take them: ask again much later.
+        if (sqlstate === "42883" || sqlstate === "42501") {
+          this.hitsDueAt = Date.now() + TAKE_HITS_REFUSED_RETRY_MS;
+          logger().warn({ error: (error as Error).message }, "cannot take the hits preloaded backends keep; grant steadytext_admin to the daemon's role");
+        }
+        return;
+      } finally {
+        client?.release();
+      }
+    }
   }
 
   /** Tell SQL which model file a selector means, so it can compute cache keys without the daemon. */
@@ -145,6 +183,10 @@ export class PgMirror {
   }
 
   private async flushAll(): Promise<void> {
+    if (!this.takingHits && Date.now() >= this.hitsDueAt) {
+      this.hitsDueAt = Date.now() + TAKE_HITS_INTERVAL_MS;
+      this.takingHits = this.takeHits().finally(() => (this.takingHits = undefined));
+    }
     await Promise.all([...this.databases.values()].map((q) => this.flush(q)));
   }
 
