@@ -18,6 +18,8 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 
+#include "utils/resowner.h"
+
 #include "st_cache_key.h"
 
 #define ST_CACHE_KEY_VERSION "steadytext-cache-v1\n"
@@ -80,4 +82,25 @@ st_cache_key(const char *kind, const char *model_sha256, const StKeyField *field
 		append_field(&material, fields[i].name, fields[i].value, fields[i].len);
 	sha256_hex(material.data, material.len, out);
 	pfree(material.data);
+}
+
+/*
+ * With the library preloaded, hash once in the postmaster: the crypto
+ * library's one-time set-up (providers, algorithm tables) is then inherited
+ * by every backend instead of costing each one's first cached call (a third
+ * of a millisecond here). The hash needs a resource owner, which the
+ * postmaster does not have: a temporary one, empty again once the hash is
+ * freed.
+ */
+void
+st_cache_key_warm_up(void)
+{
+	ResourceOwner saved = CurrentResourceOwner;
+	ResourceOwner owner = ResourceOwnerCreate(NULL, "pg_steadytext warm-up");
+	char		out[ST_CACHE_KEY_LENGTH + 1];
+
+	CurrentResourceOwner = owner;
+	sha256_hex(ST_CACHE_KEY_VERSION, strlen(ST_CACHE_KEY_VERSION), out);
+	CurrentResourceOwner = saved;
+	ResourceOwnerDelete(owner);
 }

@@ -19,4 +19,7 @@ typedef struct StKeyField
 extern void st_cache_key(const char *kind, const char *model_sha256,
 						 const StKeyField *fields, int nfields, char *out);
 
+/* From _PG_init when the library is preloaded: set up the hash in the postmaster, for every backend */
+extern void st_cache_key_warm_up(void);
+
 #endif							/* ST_CACHE_KEY_H */
