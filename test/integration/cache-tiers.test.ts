@@ -271,6 +271,8 @@ describe("a mirror database that stalls", () => {
     const session = await stack.connect();
     try {
       await session.query(`SET steadytext.daemon_port = ${port}`);
+      // A user with limits, so that every model request asks the stalled database.
+      await session.query("INSERT INTO steadytext_rate_limits (user_id, requests_per_minute, requests_per_hour, requests_per_day) VALUES (session_user, 1000, 10000, 100000)");
       // Connections through the proxy exist (heartbeat, rate-limit checks) before it stalls.
       assert.equal(typeof (await session.query("SELECT steadytext_generate('before the stall', 8) AS g")).rows[0].g, "string");
       proxy.pause();
@@ -287,6 +289,7 @@ describe("a mirror database that stalls", () => {
       assert.match(sidecar.log, /rate limits could not be checked in time/);
     } finally {
       proxy.resume();
+      await session.query("DELETE FROM steadytext_rate_limits WHERE user_id = session_user");
       await session.end();
       await sidecar.stop();
       await proxy.close();
