@@ -44,3 +44,24 @@ test("a released resource goes to the longest waiter, and an aborted waiter leav
   assert.equal((await patient).resource, 1);
   assert.equal(made, 1);
 });
+
+test("tryAcquire takes a free resource but never waits, nor jumps ahead of a waiter", async () => {
+  let made = 0;
+  const pool = new ResourcePool<number>(2, () => Promise.resolve(++made));
+  const first = await pool.acquire();
+  const second = await pool.tryAcquire();
+  assert.equal(second?.resource, 2, "a free slot: created");
+  assert.equal(await pool.tryAcquire(), undefined, "none free: no lease, and no place in the queue");
+  assert.equal(pool.queued, 0);
+  const waiting = pool.acquire();
+  second!.release();
+  assert.equal((await waiting).resource, 2, "the waiter got the released one");
+  first.release();
+  const third = pool.acquire(); // takes the idle one at once
+  assert.equal((await third).resource, 1);
+  const blocked = pool.acquire();
+  assert.equal(await pool.tryAcquire(), undefined, "someone waits: tryAcquire does not take what they wait for");
+  (await third).release();
+  assert.equal((await blocked).resource, 1);
+  assert.equal(pool.capacity, 2);
+});

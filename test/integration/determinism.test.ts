@@ -126,3 +126,21 @@ test("16 concurrent sessions each get their own, correct answer", async () => {
     assert.equal(r.e, baseline.embedded[r.t]);
   }
 });
+
+test("a batch spread over several contexts equals its texts embedded one at a time, with one context or many", async () => {
+  const texts = Array.from({ length: 80 }, (_, i) => `${TEXTS[i % TEXTS.length]} #${i}`);
+  const batch = async () =>
+    (await stack.query<{ v: string }>("SELECT embedding::text AS v FROM steadytext_embed_batch($1::text[], false) ORDER BY idx", [texts])).map((r) => r.v);
+  const singles = (await stack.query<{ v: string }>(
+    "SELECT steadytext_embed(t, false)::text AS v FROM unnest($1::text[]) WITH ORDINALITY AS x(t, i) ORDER BY i", [texts])).map((r) => r.v);
+  assert.deepEqual(await batch(), singles);
+  // One context: nothing to spread over.
+  await stack.stopSidecar();
+  await stack.startSidecar({ STEADYTEXT_CONTEXTS_PER_MODEL: "1" });
+  try {
+    assert.deepEqual(await batch(), singles);
+  } finally {
+    await stack.stopSidecar();
+    await stack.startSidecar();
+  }
+});

@@ -6,7 +6,12 @@
 
 import { EMBEDDING_DIMENSION } from "../protocol/messages.js";
 import { invalidParams, unavailable } from "../protocol/errors.js";
+import type { LlamaEmbeddingContext } from "node-llama-cpp";
+import type { Lease } from "../util/resource-pool.js";
 import type { LoadedModel } from "./model-host.js";
+
+/** A batch takes another free context for every this many texts (below it, setting one up costs more than it gives). */
+const TEXTS_PER_HELPER = 16;
 
 export type EmbeddingMode = "query" | "passage";
 
@@ -23,7 +28,7 @@ export function normalise(vector: readonly number[]): number[] {
   return head.map((x) => Math.fround(x / norm));
 }
 
-/** Embed several texts with one context lease; each result equals what a single call gives. */
+/** Embed several texts, over as many free contexts as help; each result equals what a single call gives. */
 export async function embedTexts(
   loaded: LoadedModel,
   texts: readonly string[],
@@ -44,16 +49,36 @@ export async function embedTexts(
     }
     return tokens;
   });
-  const lease = await loaded.embeddingContexts().acquire(signal);
-  try {
-    const vectors: number[][] = [];
-    for (const input of inputs) {
-      signal?.throwIfAborted();
-      const embedding = await lease.resource.getEmbeddingFor(input);
-      vectors.push(normalise(embedding.vector));
+  const pool = loaded.embeddingContexts();
+  const vectors = new Array<number[]>(inputs.length);
+  let next = 0;
+  let failed = false;
+  // Each text is computed alone, from an empty context, in whichever context takes it: the vectors do not
+  // depend on how the texts are spread. A helper context gives way as soon as another request waits for one.
+  const work = async (lease: Lease<LlamaEmbeddingContext>, helper: boolean): Promise<void> => {
+    try {
+      while (next < inputs.length && !failed && !(helper && pool.queued > 0)) {
+        signal?.throwIfAborted();
+        const index = next++;
+        vectors[index] = normalise((await lease.resource.getEmbeddingFor(inputs[index]!)).vector);
+      }
+    } catch (error) {
+      failed = true;
+      throw error;
+    } finally {
+      lease.release();
     }
-    return vectors;
-  } finally {
-    lease.release();
+  };
+  const workers = [work(await pool.acquire(signal), false)];
+  const helpers = Math.min(pool.capacity, Math.ceil(inputs.length / TEXTS_PER_HELPER)) - 1;
+  for (let i = 0; i < helpers && next < inputs.length; i++) {
+    const lease = await pool.tryAcquire();
+    if (!lease) break;
+    workers.push(work(lease, true));
   }
+  // Every lease is back before this returns, also when one worker failed.
+  const outcomes = await Promise.allSettled(workers);
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (failure) throw failure.reason;
+  return vectors;
 }

@@ -31,6 +31,22 @@ export class ResourcePool<T> {
     return this.waiters.length;
   }
 
+  /** How many resources the pool may hold. */
+  get capacity(): number {
+    return this.size;
+  }
+
+  /**
+   * A resource only if one is free now (idle, or a slot to create one in)
+   * and nobody is waiting for one; undefined otherwise, never a place in the
+   * queue. For work that can use more resources but does not need them.
+   */
+  async tryAcquire(): Promise<Lease<T> | undefined> {
+    if (this.waiters.length > 0) return undefined;
+    if (this.idle.length === 0 && this.created + this.creating >= this.size) return undefined;
+    return this.acquire();
+  }
+
   async acquire(signal?: AbortSignal): Promise<Lease<T>> {
     signal?.throwIfAborted();
     const idle = this.idle.pop();
