@@ -38,8 +38,21 @@ export function promptTokenCount(loaded: LoadedModel, prompt: string): number {
   return contextText.tokenize(loaded.model.tokenizer).length;
 }
 
+/** Room for what a token count from bytes cannot see: a leading-space token, boundary merges across the template. */
+const TEMPLATE_SLACK_TOKENS = 32;
+const emptyPromptTokens = new WeakMap<LoadedModel, number>();
+
 /** Throws invalid_params when prompt plus output cannot fit the model's context window. */
 export function checkPromptFits(loaded: LoadedModel, prompt: string, maxTokens: number): void {
+  // The exact count renders the chat template, a good part of a short generation's own overhead. No token
+  // is shorter than a byte, so a prompt whose bytes plus the template's tokens (counted once per model) fit
+  // with room to spare needs no count at all.
+  let templateTokens = emptyPromptTokens.get(loaded);
+  if (templateTokens === undefined) {
+    templateTokens = promptTokenCount(loaded, "");
+    emptyPromptTokens.set(loaded, templateTokens);
+  }
+  if (Buffer.byteLength(prompt) + templateTokens + TEMPLATE_SLACK_TOKENS + maxTokens <= loaded.contextSize) return;
   const promptTokens = promptTokenCount(loaded, prompt);
   if (promptTokens + maxTokens > loaded.contextSize) {
     throw invalidParams(
