@@ -80,16 +80,41 @@ typedef struct StKeyedTable
 	Oid			index;
 } StKeyedTable;
 
-/* What the fast path looked up, valid while the snapshot stays the same */
-typedef struct StMemo
+/* Which snapshot a memo was filled under: a memo is good while the statement reads the same one */
+typedef struct StSnapshotStamp
 {
 	bool		valid;
-	Oid			namespace;
 	LocalTransactionId lxid;
 	TransactionId xmin;
 	TransactionId xmax;
 	CommandId	curcid;
 	uint64		completions;
+} StSnapshotStamp;
+
+static bool
+stamp_matches(const StSnapshotStamp *stamp, Snapshot snapshot)
+{
+	return stamp->valid && stamp->lxid == ST_MY_LXID &&
+		stamp->xmin == snapshot->xmin && stamp->xmax == snapshot->xmax &&
+		stamp->curcid == snapshot->curcid && stamp->completions == snapshot->snapXactCompletionCount;
+}
+
+static void
+stamp_take(StSnapshotStamp *stamp, Snapshot snapshot)
+{
+	stamp->lxid = ST_MY_LXID;
+	stamp->xmin = snapshot->xmin;
+	stamp->xmax = snapshot->xmax;
+	stamp->curcid = snapshot->curcid;
+	stamp->completions = snapshot->snapXactCompletionCount;
+	stamp->valid = true;
+}
+
+/* What the fast path looked up, valid while the snapshot stays the same */
+typedef struct StMemo
+{
+	StSnapshotStamp stamp;
+	Oid			namespace;
 
 	StKeyedTable cache;
 	StKeyedTable models;
@@ -172,12 +197,10 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 {
 	Oid			namespace = call_site(fcinfo)->namespace;
 
-	if (st_memo.valid && st_memo.namespace == namespace && st_memo.lxid == ST_MY_LXID &&
-		st_memo.xmin == snapshot->xmin && st_memo.xmax == snapshot->xmax &&
-		st_memo.curcid == snapshot->curcid && st_memo.completions == snapshot->snapXactCompletionCount)
+	if (stamp_matches(&st_memo.stamp, snapshot) && st_memo.namespace == namespace)
 		return &st_memo;
 
-	st_memo.valid = false;
+	st_memo.stamp.valid = false;
 	st_memo.cache.rel = extension_relation("steadytext_cache", namespace);
 	st_memo.cache.index = extension_relation("idx_steadytext_cache_key", namespace);
 	st_memo.models.rel = extension_relation("steadytext_models", namespace);
@@ -190,12 +213,7 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 	st_memo.nselectors = 0;
 	st_memo.default_max_tokens = 0;
 	st_memo.namespace = namespace;
-	st_memo.lxid = ST_MY_LXID;
-	st_memo.xmin = snapshot->xmin;
-	st_memo.xmax = snapshot->xmax;
-	st_memo.curcid = snapshot->curcid;
-	st_memo.completions = snapshot->snapXactCompletionCount;
-	st_memo.valid = true;
+	stamp_take(&st_memo.stamp, snapshot);
 	return &st_memo;
 }
 
@@ -247,13 +265,9 @@ fetch_row(const StKeyedTable *table, const char *key, Snapshot snapshot,
 /* Whether the session user has a row in steadytext_rate_limits, as of one snapshot */
 static struct
 {
-	bool		valid;
-	LocalTransactionId lxid;
-	TransactionId xmin;
-	TransactionId xmax;
-	CommandId	curcid;
-	uint64		completions;
+	StSnapshotStamp stamp;
 	Oid			namespace;		/* the extension's schema, looked up once per transaction */
+	LocalTransactionId namespace_lxid;
 	bool		limited;
 } st_limits_memo;
 
@@ -293,14 +307,15 @@ st_session_user_rate_limited(void)
 	if (!IsTransactionState())
 		return true;
 	snapshot = read_snapshot();
-	if (st_limits_memo.valid && st_limits_memo.lxid == ST_MY_LXID &&
-		st_limits_memo.xmin == snapshot->xmin && st_limits_memo.xmax == snapshot->xmax &&
-		st_limits_memo.curcid == snapshot->curcid && st_limits_memo.completions == snapshot->snapXactCompletionCount)
+	if (stamp_matches(&st_limits_memo.stamp, snapshot))
 		return st_limits_memo.limited;
 
-	if (!st_limits_memo.valid || st_limits_memo.lxid != ST_MY_LXID)
+	st_limits_memo.stamp.valid = false;
+	if (st_limits_memo.namespace_lxid != ST_MY_LXID)
+	{
 		st_limits_memo.namespace = extension_namespace();
-	st_limits_memo.valid = false;
+		st_limits_memo.namespace_lxid = ST_MY_LXID;
+	}
 	if (!OidIsValid(st_limits_memo.namespace))
 		return true;
 	table.rel = get_relname_relid("steadytext_rate_limits", st_limits_memo.namespace);
@@ -310,12 +325,7 @@ st_session_user_rate_limited(void)
 		return true;
 
 	st_limits_memo.limited = fetch_row(&table, user, snapshot, 0, NULL, NULL, NULL);
-	st_limits_memo.lxid = ST_MY_LXID;
-	st_limits_memo.xmin = snapshot->xmin;
-	st_limits_memo.xmax = snapshot->xmax;
-	st_limits_memo.curcid = snapshot->curcid;
-	st_limits_memo.completions = snapshot->snapXactCompletionCount;
-	st_limits_memo.valid = true;
+	stamp_take(&st_limits_memo.stamp, snapshot);
 	return st_limits_memo.limited;
 }
 

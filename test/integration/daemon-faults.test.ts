@@ -103,18 +103,29 @@ test("a call whose daemon dies and does not come back is NULL after reconnect_wa
   await stack.startSidecar();
 });
 
-test("two sidecars behind one comma-separated endpoint, one killed mid-load: no call fails", { timeout: 300_000 }, async () => {
+/**
+ * A second sidecar, and `count` sessions whose steadytext.daemon_endpoint lists both daemons, each already
+ * connected to both (so requests are spread over them); the second sidecar is stopped afterwards.
+ */
+async function withTwoSidecars(count: number, requestTimeoutMs: number, body: (second: SidecarProcess, sessions: pg.Client[]) => Promise<void>): Promise<void> {
   const secondPort = await freePort();
   const second = await SidecarProcess.start(stack.sidecarOptions({}, secondPort));
   try {
     const endpoints = `tcp://127.0.0.1:${stack.daemonPort},tcp://127.0.0.1:${secondPort}`;
-    const sessions = await Promise.all(Array.from({ length: 8 }, () => stack.connect()));
+    const sessions = await Promise.all(Array.from({ length: count }, () => stack.connect()));
     for (const session of sessions) {
       await session.query(`SET steadytext.daemon_endpoint = '${endpoints}'`);
-      await session.query("SET steadytext.request_timeout_ms = 120000");
-      // Warm the connections to both daemons, so requests are spread over them.
+      await session.query(`SET steadytext.request_timeout_ms = ${requestTimeoutMs}`);
       await session.query("SELECT steadytext_generate('warm up both connections', 4)");
     }
+    await body(second, sessions);
+  } finally {
+    await second.stop();
+  }
+}
+
+test("two sidecars behind one comma-separated endpoint, one killed mid-load: no call fails", { timeout: 300_000 }, () =>
+  withTwoSidecars(8, 120_000, async (second, sessions) => {
     const rounds = 3;
     const prompts = sessions.map((_, i) => Array.from({ length: rounds }, (_, r) => `spread over two daemons, backend ${i}, round ${r}`));
     const work = sessions.map(async (session, i) => {
@@ -130,23 +141,11 @@ test("two sidecars behind one comma-separated endpoint, one killed mid-load: no 
       for (let r = 0; r < rounds; r++) assert.equal(results[i]![r], await reference(prompts[i]![r]!), `backend ${i}, round ${r}`);
     }
     console.log(`[fault figures] two sidecars, one killed with ${servedBySecond} calls in flight on it: ${sessions.length * rounds}/${sessions.length * rounds} calls answered correctly`);
-  } finally {
-    await second.stop();
-  }
-});
+  }));
 
-test("streams over two endpoints stay with the daemon that streams them: every stream is whole", { timeout: 300_000 }, async () => {
-  const secondPort = await freePort();
-  const second = await SidecarProcess.start(stack.sidecarOptions({}, secondPort));
-  try {
-    const endpoints = `tcp://127.0.0.1:${stack.daemonPort},tcp://127.0.0.1:${secondPort}`;
-    const sessions = await Promise.all(Array.from({ length: 4 }, () => stack.connect()));
-    for (const session of sessions) {
-      await session.query(`SET steadytext.daemon_endpoint = '${endpoints}'`);
-      // An ACK that went to the other daemon would leave this stream waiting: fail fast instead of at 120 s.
-      await session.query("SET steadytext.request_timeout_ms = 20000");
-      await session.query("SELECT steadytext_generate('warm up both connections', 4)");
-    }
+// An ACK that went to the other daemon would leave its stream waiting: a short request timeout fails it fast.
+test("streams over two endpoints stay with the daemon that streams them: every stream is whole", { timeout: 300_000 }, () =>
+  withTwoSidecars(4, 20_000, async (_second, sessions) => {
     const prompts = sessions.map((_, i) => Array.from({ length: 4 }, (_, r) => `streamed over two daemons, backend ${i}, round ${r}`));
     const streamed = await Promise.all(
       sessions.map(async (session, i) => {
@@ -161,10 +160,7 @@ test("streams over two endpoints stay with the daemon that streams them: every s
     for (let i = 0; i < sessions.length; i++) {
       for (let r = 0; r < prompts[i]!.length; r++) assert.equal(streamed[i]![r], await reference(prompts[i]![r]!, 40), `backend ${i}, round ${r}`);
     }
-  } finally {
-    await second.stop();
-  }
-});
+  }));
 
 /** Run a query, kill the daemon while it is in flight, restart it, and return the query's rows. */
 async function killedUnder<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<{ rows: R[]; restartMs: number; totalMs: number }> {
