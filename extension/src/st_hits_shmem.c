@@ -10,8 +10,8 @@
  * the daemon takes them about once a second through
  * _steadytext_take_hits(), over the database connection it already holds.
  * Counting stays best effort: a full ring overwrites its oldest hits until
- * a daemon takes them. A standby cannot be
- * asked by the daemon, so its backends keep the ZeroMQ path.
+ * a daemon takes them. A standby cannot be asked by the daemon, so its
+ * backends keep the ZeroMQ path.
  */
 #include "postgres.h"
 
