@@ -35,6 +35,7 @@
 #include "commands/dbcommands.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/pmsignal.h"
@@ -203,38 +204,67 @@ set_curve_keys(void *sock)
 	explicit_bzero(secret, sizeof(secret));
 }
 
-/* Connect to each endpoint of a comma-separated list */
-static void
-connect_endpoints(void *sock, const char *endpoints)
+/* The endpoints of a comma-separated list, blanks trimmed and empty entries skipped (palloc'd) */
+static List *
+split_endpoints(const char *endpoints)
 {
 	char	   *list = pstrdup(endpoints);
 	char	   *save = NULL;
 	char	   *one;
+	List	   *result = NIL;
 
 	for (one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save))
 	{
 		while (*one == ' ')
 			one++;
-		if (*one == '\0')
-			continue;
-		if (zmq_connect(sock, one) != 0)
-		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", one, zmq_strerror(save_errno))));
-		}
+		if (*one != '\0')
+			result = lappend(result, one);
 	}
-	pfree(list);
+	return result;
+}
+
+/* Connect a socket to one endpoint, or raise an error naming it */
+static void
+connect_endpoint(void *sock, const char *endpoint)
+{
+	if (zmq_connect(sock, endpoint) != 0)
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid steadytext daemon endpoint \"%s\": %s", endpoint, zmq_strerror(save_errno))));
+	}
 }
 
 /* CURVE keys when configured, then a connection to each endpoint of the list; may raise errors */
 void
 st_client_connect(void *sock, const char *endpoints)
 {
+	ListCell   *cell;
+
 	set_curve_keys(sock);
-	connect_endpoints(sock, endpoints);
+	foreach(cell, split_endpoints(endpoints))
+		connect_endpoint(sock, lfirst(cell));
+}
+
+void *
+st_zmq_context(void)
+{
+	void	   *context = zmq_ctx_new();
+
+	if (context == NULL)
+	{
+		int			save_errno = errno;
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not create a ZeroMQ context: %s", zmq_strerror(save_errno))));
+	}
+	zmq_ctx_set(context, ZMQ_IO_THREADS, 1);
+	/* zmq_ctx_term must never wait for unsent messages */
+	zmq_ctx_set(context, ZMQ_BLOCKY, 0);
+	return context;
 }
 
 /* Milliseconds from now until a deadline (negative when past) */
@@ -386,14 +416,7 @@ open_link(const char *endpoint)
 		set_curve_keys(sock);
 		/* Before connecting, so that no handshake goes unreported */
 		start_monitor(link);
-		if (zmq_connect(sock, endpoint) != 0)
-		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid steadytext daemon endpoint \"%s\": %s", endpoint, zmq_strerror(save_errno))));
-		}
+		connect_endpoint(sock, endpoint);
 	}
 	PG_CATCH();
 	{
@@ -416,50 +439,33 @@ static void
 open_links(void)
 {
 	char	   *endpoint = st_effective_endpoint();
-	char	   *list;
-	char	   *save = NULL;
-	char	   *one;
+	List	   *endpoints;
 
 	if (st_nlinks > 0 && strcmp(st_links_endpoint, endpoint) == 0)
 		return;
 
 	if (st_context == NULL)
 	{
-		st_context = zmq_ctx_new();
-		if (st_context == NULL)
-		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not create a ZeroMQ context: %s", zmq_strerror(save_errno))));
-		}
-		zmq_ctx_set(st_context, ZMQ_IO_THREADS, 1);
-		/* zmq_ctx_term must never wait for unsent messages */
-		zmq_ctx_set(st_context, ZMQ_BLOCKY, 0);
+		st_context = st_zmq_context();
 		on_proc_exit(st_client_exit, (Datum) 0);
 	}
 	close_links(0);
 
-	list = pstrdup(endpoint);
+	endpoints = split_endpoints(endpoint);
+	if (endpoints == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steadytext.daemon_endpoint names no endpoint")));
+	if (list_length(endpoints) > ST_MAX_LINKS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("steadytext.daemon_endpoint lists more than %d endpoints", ST_MAX_LINKS)));
 	PG_TRY();
 	{
-		for (one = strtok_r(list, ",", &save); one != NULL; one = strtok_r(NULL, ",", &save))
-		{
-			while (*one == ' ')
-				one++;
-			if (*one == '\0')
-				continue;
-			if (st_nlinks == ST_MAX_LINKS)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("steadytext.daemon_endpoint lists more than %d endpoints", ST_MAX_LINKS)));
-			open_link(one);
-		}
-		if (st_nlinks == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("steadytext.daemon_endpoint names no endpoint")));
+		ListCell   *cell;
+
+		foreach(cell, endpoints)
+			open_link(lfirst(cell));
 	}
 	PG_CATCH();
 	{
@@ -467,7 +473,6 @@ open_links(void)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	pfree(list);
 
 	st_links_endpoint = MemoryContextStrdup(TopMemoryContext, endpoint);
 	st_daemon_unreachable = false;

@@ -39,4 +39,10 @@ extern void st_client_cancel(const char *id);
  */
 extern void st_client_connect(void *sock, const char *endpoints);
 
+/*
+ * A ZeroMQ context for a backend: one I/O thread, and zmq_ctx_term never
+ * waits for unsent messages; raises an error if none can be made
+ */
+extern void *st_zmq_context(void);
+
 #endif							/* ST_CLIENT_H */

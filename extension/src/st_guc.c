@@ -106,7 +106,7 @@ st_guc_init(void)
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("steadytext.reconnect_wait_ms",
 							"How long a call whose daemon connection was lost waits for a daemon to resend it to.",
-							"The request is sent again once, to the first daemon connected (the same one restarted, or another endpoint of the list).",
+							"The request is sent again to the first daemon that can take it (the same one restarted, or another endpoint of the list).",
 							&st_reconnect_wait_ms, 5000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomEnumVariable("steadytext.on_unavailable",

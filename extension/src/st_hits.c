@@ -113,17 +113,7 @@ prepare_socket(void)
 		return;
 	if (st_hits_context == NULL)
 	{
-		st_hits_context = zmq_ctx_new();
-		if (st_hits_context == NULL)
-		{
-			int			save_errno = errno;
-
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not create a ZeroMQ context: %s", zmq_strerror(save_errno))));
-		}
-		zmq_ctx_set(st_hits_context, ZMQ_IO_THREADS, 1);
-		zmq_ctx_set(st_hits_context, ZMQ_BLOCKY, 0);
+		st_hits_context = st_zmq_context();
 		on_proc_exit(hits_exit, (Datum) 0);
 	}
 	if (st_hits_socket != NULL)
