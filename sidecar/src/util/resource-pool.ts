@@ -37,12 +37,13 @@ export class ResourcePool<T> {
   }
 
   /**
-   * A resource only if one is free now (idle, or a slot to create one in)
-   * and nobody is waiting for one; undefined otherwise, never a place in the
-   * queue. For work that can use more resources but does not need them.
+   * A resource only if one is free now (idle, or a slot to create one in);
+   * undefined otherwise, never a place in the queue. Nobody waits while one
+   * is free (a release hands it straight to the first waiter), so this never
+   * takes what a waiter is owed. For work that can use more resources but
+   * does not need them.
    */
   async tryAcquire(): Promise<Lease<T> | undefined> {
-    if (this.waiters.length > 0) return undefined;
     if (this.idle.length === 0 && this.created + this.creating >= this.size) return undefined;
     return this.acquire();
   }
