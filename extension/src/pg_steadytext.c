@@ -32,6 +32,7 @@ _PG_init(void)
 	st_guc_init();
 	st_vectors_init();
 	st_hits_shmem_init();
+	st_guc_reserve_prefix();
 	if (process_shared_preload_libraries_in_progress)
 		st_cache_key_warm_up();
 }

@@ -137,6 +137,16 @@ st_guc_init(void)
 							   "Readable by the server's OS user only.",
 							   &st_curve_client_key_file, "", PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+}
+
+/*
+ * After every module has defined its settings: a steadytext.* name set before
+ * the library loaded and defined by none of them is a typo (warned, removed).
+ * Called earlier, it dropped the session's value of a setting defined later.
+ */
+void
+st_guc_reserve_prefix(void)
+{
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("steadytext");
 #else

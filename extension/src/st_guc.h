@@ -24,6 +24,7 @@ extern int	st_on_unavailable;
 extern char *st_daemon_command;
 
 extern void st_guc_init(void);
+extern void st_guc_reserve_prefix(void);
 extern char *st_effective_endpoint(void);
 
 #endif							/* ST_GUC_H */

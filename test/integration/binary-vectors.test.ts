@@ -26,6 +26,10 @@ async function vectors(binary: boolean): Promise<{ single: string[]; batch: stri
     [texts],
   );
   const batch = await session.query<{ v: string }>("SELECT embedding::real[]::text AS v FROM steadytext_embed_batch($1, false) ORDER BY idx", [texts]);
+  // Set before the library loaded (the session's first call loads it), the value must survive the load:
+  // it did not while the settings' prefix was reserved before every setting was defined.
+  const { rows } = await session.query<{ v: string }>("SELECT current_setting('steadytext.binary_vectors') AS v");
+  assert.equal(rows[0]!.v, binary ? "on" : "off");
   return { single: single.rows.map((r) => r.v), batch: batch.rows.map((r) => r.v) };
 }
 
