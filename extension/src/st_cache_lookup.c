@@ -14,10 +14,12 @@
  *
  * Reads by key bypass table privileges on purpose, like the SECURITY DEFINER
  * SQL functions they replace: knowing a key means knowing the inputs, and the
- * answer is deterministic. Anything this path does not handle (a miss, a
- * model chosen by name, a NULL that needs a configured default, bad input)
- * goes to the SQL implementation, which decides errors and the daemon call
- * exactly as before.
+ * answer is deterministic. A miss of the default model goes to the daemon
+ * from here too, with the params the SQL implementation sends (a statement
+ * that misses on every row pays no PL/pgSQL either). Anything this path does
+ * not handle (a model chosen by name, a NULL that needs a configured default,
+ * bad input) goes to the SQL implementation, which decides errors and the
+ * daemon call exactly as before.
  */
 #include "postgres.h"
 
@@ -43,6 +45,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "miscadmin.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -59,7 +62,9 @@
 
 #include "st_cache_key.h"
 #include "st_cache_lookup.h"
+#include "st_functions.h"
 #include "st_hits.h"
+#include "st_vectors.h"
 
 PG_FUNCTION_INFO_V1(steadytext_generate_key);
 PG_FUNCTION_INFO_V1(steadytext_embed_key);
@@ -72,6 +77,7 @@ PG_FUNCTION_INFO_V1(steadytext_embed_fast);
 #define ST_MAX_SELECTORS 8
 #define ST_MAX_SELECTOR_LEN 256
 #define ST_MAX_TOKENS_LIMIT 4096
+#define ST_EMBEDDING_DIMENSIONS 1024
 
 /* A table and the unique index it is read through */
 typedef struct StKeyedTable
@@ -170,11 +176,12 @@ extension_column(Oid relid, const char *name)
 	return attnum;
 }
 
-/* What a call site keeps between calls (fn_extra): its function's schema, and its SQL fallback */
+/* What a call site keeps between calls (fn_extra): its function's schema, its SQL fallback, pgvector's cast */
 typedef struct StCallSite
 {
 	Oid			namespace;
 	FmgrInfo   *fallback;
+	FmgrInfo   *to_vector;
 } StCallSite;
 
 static StCallSite *
@@ -608,8 +615,10 @@ call_fallback(FunctionCallInfo fcinfo, FmgrInfo *flinfo, int nextra, const Datum
 /*
  * steadytext_generate(prompt, max_tokens, use_cache, seed, eos_string, model,
  *		model_repo, model_filename, size, unsafe_mode) returns text
- *		The default model's cached answer without running any SQL; everything
- *		else through _steadytext_generate.
+ *		The default model in C: the cached answer without running any SQL, a
+ *		miss sent to the daemon with the params _steadytext_generation_request
+ *		builds. Everything else (a model chosen, a NULL that needs a default,
+ *		bad input) through _steadytext_generate.
  */
 Datum
 steadytext_generate_fast(PG_FUNCTION_ARGS)
@@ -620,7 +629,6 @@ steadytext_generate_fast(PG_FUNCTION_ARGS)
 	bool		extra_nulls[4] = {false, false, true, false};
 
 	if (!PG_ARGISNULL(0) && !is_blank(PG_GETARG_TEXT_PP(0)) &&
-		(PG_ARGISNULL(2) || PG_GETARG_BOOL(2)) &&
 		!PG_ARGISNULL(3) && PG_GETARG_INT32(3) >= 0 &&
 		!PG_ARGISNULL(4) && VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(4)) > 0 &&
 		PG_ARGISNULL(5) && PG_ARGISNULL(6) && PG_ARGISNULL(7) &&
@@ -629,23 +637,43 @@ steadytext_generate_fast(PG_FUNCTION_ARGS)
 	{
 		Snapshot	snapshot = read_snapshot();
 		StMemo	   *memo = memo_for(fcinfo, snapshot);
+		bool		use_cache = PG_ARGISNULL(2) || PG_GETARG_BOOL(2);
 		int32		max_tokens = PG_ARGISNULL(1) ? default_max_tokens(memo, snapshot) : PG_GETARG_INT32(1);
 		char		key[ST_CACHE_KEY_LENGTH + 1];
 		Datum		result;
 
-		if (max_tokens >= 1 && max_tokens <= ST_MAX_TOKENS_LIMIT &&
-			generate_key(memo, snapshot, "generation:default", PG_GETARG_TEXT_PP(0), max_tokens,
-						 PG_GETARG_INT32(3), PG_GETARG_TEXT_PP(4), NULL, NULL, key) &&
-			cached_value(memo, snapshot, key, "generate", memo->cache_response, &result))
-			PG_RETURN_DATUM(result);
+		if (max_tokens >= 1 && max_tokens <= ST_MAX_TOKENS_LIMIT)
+		{
+			StringInfoData params;
+			text	   *answer;
+
+			if (use_cache &&
+				generate_key(memo, snapshot, "generation:default", PG_GETARG_TEXT_PP(0), max_tokens,
+							 PG_GETARG_INT32(3), PG_GETARG_TEXT_PP(4), NULL, NULL, key) &&
+				cached_value(memo, snapshot, key, "generate", memo->cache_response, &result))
+				PG_RETURN_DATUM(result);
+
+			initStringInfo(&params);
+			appendStringInfoString(&params, "{\"prompt\":");
+			escape_json(&params, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+			appendStringInfo(&params, ",\"max_new_tokens\":%d,\"seed\":%d,\"eos_string\":", max_tokens, PG_GETARG_INT32(3));
+			escape_json(&params, text_to_cstring(PG_GETARG_TEXT_PP(4)));
+			appendStringInfo(&params, ",\"model\":null,\"model_repo\":null,\"model_filename\":null,\"size\":null"
+							 ",\"unsafe_mode\":%s,\"use_cache\":%s,\"sync_mirror\":false}",
+							 PG_ARGISNULL(9) ? "null" : "false", use_cache ? "true" : "false");
+			if (!st_request_text("generate", params.data, &answer))
+				PG_RETURN_NULL();
+			PG_RETURN_TEXT_P(answer);
+		}
 	}
 	return call_fallback(fcinfo, fallback(fcinfo, "_steadytext_generate", 14, argtypes), 4, extra, extra_nulls);
 }
 
 /*
  * steadytext_embed(text_input, use_cache, seed, model, unsafe_mode) returns vector
- *		The default model's cached embedding without running any SQL;
- *		everything else through _steadytext_embed.
+ *		The default model in C: the cached embedding without running any
+ *		SQL, a miss sent to the daemon with the params _steadytext_embed
+ *		builds. Everything else through _steadytext_embed.
  */
 Datum
 steadytext_embed_fast(PG_FUNCTION_ARGS)
@@ -655,18 +683,39 @@ steadytext_embed_fast(PG_FUNCTION_ARGS)
 	bool		extra_nulls[1] = {false};
 
 	if (!PG_ARGISNULL(0) && !is_blank(PG_GETARG_TEXT_PP(0)) &&
-		(PG_ARGISNULL(1) || PG_GETARG_BOOL(1)) &&
 		!PG_ARGISNULL(2) && PG_GETARG_INT32(2) >= 0 &&
 		PG_ARGISNULL(3) && (PG_ARGISNULL(4) || !PG_GETARG_BOOL(4)))
 	{
-		Snapshot	snapshot = read_snapshot();
-		StMemo	   *memo = memo_for(fcinfo, snapshot);
-		char		key[ST_CACHE_KEY_LENGTH + 1];
-		Datum		result;
+		StCallSite *site = call_site(fcinfo);
+		bool		use_cache = PG_ARGISNULL(1) || PG_GETARG_BOOL(1);
+		StringInfoData params;
+		float4	   *values;
+		int			count;
 
-		if (embed_key(memo, snapshot, "embedding:default", PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(2), "query", key) &&
-			cached_value(memo, snapshot, key, "embed", memo->cache_embedding, &result))
-			PG_RETURN_DATUM(result);
+		if (use_cache)
+		{
+			Snapshot	snapshot = read_snapshot();
+			StMemo	   *memo = memo_for(fcinfo, snapshot);
+			char		key[ST_CACHE_KEY_LENGTH + 1];
+			Datum		result;
+
+			if (embed_key(memo, snapshot, "embedding:default", PG_GETARG_TEXT_PP(0), PG_GETARG_INT32(2), "query", key) &&
+				cached_value(memo, snapshot, key, "embed", memo->cache_embedding, &result))
+				PG_RETURN_DATUM(result);
+		}
+
+		if (site->to_vector == NULL)
+			site->to_vector = st_vector_cast(get_func_rettype(fcinfo->flinfo->fn_oid), fcinfo->flinfo->fn_mcxt);
+		initStringInfo(&params);
+		appendStringInfoString(&params, "{\"text_input\":");
+		escape_json(&params, text_to_cstring(PG_GETARG_TEXT_PP(0)));
+		appendStringInfo(&params, ",\"seed\":%d,\"model\":null,\"mode\":\"query\",\"unsafe_mode\":%s"
+						 ",\"use_cache\":%s,\"sync_mirror\":false%s}",
+						 PG_GETARG_INT32(2), PG_ARGISNULL(4) ? "null" : "false", use_cache ? "true" : "false",
+						 st_vector_encoding_member());
+		if (!st_request_vector("embed", params.data, &values, &count))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(st_vector_datum(site->to_vector, values, count, ST_EMBEDDING_DIMENSIONS));
 	}
 	return call_fallback(fcinfo, fallback(fcinfo, "_steadytext_embed", 6, argtypes), 1, extra, extra_nulls);
 }

@@ -23,6 +23,7 @@
 #include "utils/tuplestore.h"
 
 #include "st_client.h"
+#include "st_functions.h"
 #include "st_guc.h"
 #include "st_hits.h"
 #include "st_reply.h"
@@ -184,16 +185,83 @@ st_init_materialized_srf(FunctionCallInfo fcinfo)
 #endif
 }
 
-/* float4s as a real[] */
-static ArrayType *
-float_array(float4 *values, int count)
+/* What jsonb_typeof calls a result that starts with this token */
+static const char *
+json_type_name(JsonTokenType type)
 {
-	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
-	int			i;
+	switch (type)
+	{
+		case JSON_TOKEN_OBJECT_START:
+			return "object";
+		case JSON_TOKEN_ARRAY_START:
+			return "array";
+		case JSON_TOKEN_NUMBER:
+			return "number";
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			return "boolean";
+		default:
+			return "value";
+	}
+}
 
-	for (i = 0; i < count; i++)
-		elems[i] = Float4GetDatum(values[i]);
-	return construct_array(elems, count, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
+/*
+ * One request whose result is text, as _steadytext_text_result reads
+ * _steadytext_call's: false when there is no answer (or a JSON null), an
+ * error when the result is not a string.
+ */
+bool
+st_request_text(const char *method, const char *params, text **result)
+{
+	StReply		reply;
+	Jsonb	   *value;
+	JsonbValue	scalar;
+
+	if (!call_daemon(method, params, &reply, NULL) || reply.result_type == JSON_TOKEN_NULL)
+		return false;
+	if (reply.result_type != JSON_TOKEN_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed reply from the steadytext daemon"),
+				 errdetail("%s returned a JSON %s, not text.", method, json_type_name(reply.result_type))));
+	/* jsonb_in, as _steadytext_call: the same unescaping, the same errors (a \u0000 is one) */
+	value = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(reply.result, reply.result_len))));
+	if (!JsonbExtractScalar(&value->root, &scalar) || scalar.type != jbvString)
+		bad_result("its text is not a JSON string");
+	*result = cstring_to_text_with_len(scalar.val.string.val, scalar.val.string.len);
+	return true;
+}
+
+/*
+ * One request whose result is one vector (a binary frame or a JSON list):
+ * false when there is no answer.
+ */
+bool
+st_request_vector(const char *method, const char *params, float4 **values, int *count)
+{
+	StReply		reply;
+	char	   *problem;
+	float4	  **framed;
+	int		   *framed_counts;
+	int			nframed;
+
+	if (!call_daemon(method, params, &reply, NULL))
+		return false;
+	if (st_decode_vector_frame(&reply, &framed, &framed_counts, &nframed, &problem))
+	{
+		if (problem == NULL && nframed != 1)
+			problem = "a vector frame for one vector holds another number of them";
+		if (problem != NULL)
+			bad_result(problem);
+		*values = framed[0];
+		*count = framed_counts[0];
+		return true;
+	}
+	if (reply.result_type == JSON_TOKEN_NULL)
+		return false;
+	if (!st_parse_float_array(reply.result, reply.result_len, values, count, &problem))
+		bad_result(problem);
+	return true;
 }
 
 /*
@@ -219,29 +287,13 @@ steadytext_call(PG_FUNCTION_ARGS)
 Datum
 steadytext_call_vector(PG_FUNCTION_ARGS)
 {
-	StReply		reply;
 	float4	   *values;
 	int			count;
-	char	   *problem;
-	float4	  **framed;
-	int		   *framed_counts;
-	int			nframed;
 
-	if (!call_daemon(method_name(PG_GETARG_TEXT_PP(0)), params_text(st_vector_request_params(PG_GETARG_JSONB_P(1))), &reply, NULL))
+	if (!st_request_vector(method_name(PG_GETARG_TEXT_PP(0)), params_text(st_vector_request_params(PG_GETARG_JSONB_P(1))),
+						   &values, &count))
 		PG_RETURN_NULL();
-	if (st_decode_vector_frame(&reply, &framed, &framed_counts, &nframed, &problem))
-	{
-		if (problem == NULL && nframed != 1)
-			problem = "a vector frame for one vector holds another number of them";
-		if (problem != NULL)
-			bad_result(problem);
-		PG_RETURN_ARRAYTYPE_P(float_array(framed[0], framed_counts[0]));
-	}
-	if (reply.result_type == JSON_TOKEN_NULL)
-		PG_RETURN_NULL();
-	if (!st_parse_float_array(reply.result, reply.result_len, &values, &count, &problem))
-		bad_result(problem);
-	PG_RETURN_ARRAYTYPE_P(float_array(values, count));
+	PG_RETURN_ARRAYTYPE_P(st_float_array(values, count));
 }
 
 /*
@@ -275,7 +327,7 @@ steadytext_call_vectors(PG_FUNCTION_ARGS)
 		bad_result(problem);
 	for (i = 0; i < nvectors; i++)
 	{
-		Datum		value = PointerGetDatum(float_array(vectors[i], counts[i]));
+		Datum		value = PointerGetDatum(st_float_array(vectors[i], counts[i]));
 		bool		isnull = false;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);

@@ -13,8 +13,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "parser/parse_coerce.h"
 #include "port/pg_bswap.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -46,6 +49,48 @@ st_vector_request_params(Jsonb *params)
 		return params;
 	option = DirectFunctionCall1(jsonb_in, CStringGetDatum("{\"vector_encoding\": \"f32le\"}"));
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(params), option));
+}
+
+/* The member a request's JSON params end with to ask for a binary frame, or "" */
+const char *
+st_vector_encoding_member(void)
+{
+	return st_binary_vectors ? ",\"vector_encoding\":\"f32le\"" : "";
+}
+
+/* float4s as a real[] */
+ArrayType *
+st_float_array(float4 *values, int count)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(count, 1));
+	int			i;
+
+	for (i = 0; i < count; i++)
+		elems[i] = Float4GetDatum(values[i]);
+	return construct_array(elems, count, FLOAT4OID, sizeof(float4), true, TYPALIGN_INT);
+}
+
+/* pgvector's cast from real[] to vector_type, set up in `context` */
+FmgrInfo *
+st_vector_cast(Oid vector_type, MemoryContext context)
+{
+	Oid			funcid;
+	FmgrInfo   *cast;
+
+	if (find_coercion_pathway(vector_type, FLOAT4ARRAYOID, COERCION_EXPLICIT, &funcid) != COERCION_PATH_FUNC)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("pgvector's cast from real[] to vector is missing")));
+	cast = MemoryContextAlloc(context, sizeof(FmgrInfo));
+	fmgr_info_cxt(funcid, cast, context);
+	return cast;
+}
+
+/* values::vector(typmod), through pgvector's own cast: its checks, its errors */
+Datum
+st_vector_datum(FmgrInfo *cast, float4 *values, int count, int32 typmod)
+{
+	return FunctionCall3(cast, PointerGetDatum(st_float_array(values, count)), Int32GetDatum(typmod), BoolGetDatum(true));
 }
 
 /* A string member of an object, as a C string, or NULL */

@@ -96,3 +96,32 @@ test("arguments the fast path leaves to SQL behave as before: other seeds, sizes
   await assert.rejects(stack.query("SELECT steadytext_embed('   ')"), /Text cannot be empty/);
   await assert.rejects(stack.query("SELECT steadytext_embed('x', model := 'a:b')"), /unsafe_mode/);
 });
+
+test("misses sent from C give the SQL path's answers byte for byte, in every session and under concurrency", async () => {
+  const inputs = ['miss "quoted" \\ back\\slash', "miss\nnew line\ttab", "miss é 日本 😀", '{"prompt":"json-looking"}'];
+  const reference = await stack.query<{ p: string; g: string; e: string }>(
+    `SELECT p, _steadytext_generate(p, 16, false, 42, '[EOS]', NULL, NULL, NULL, NULL, false, 'none', '', NULL, false) AS g,
+            _steadytext_embed(p, false, 42, NULL, false, false)::text AS e
+     FROM unnest($1::text[]) AS p`,
+    [inputs],
+  );
+  const fromC = async (): Promise<Array<{ p: string; g: string; e: string }>> => {
+    const session = await stack.connect();
+    const { rows } = await session.query<{ p: string; g: string; e: string }>(
+      "SELECT p, steadytext_generate(p, 16, false) AS g, steadytext_embed(p, false)::text AS e FROM unnest($1::text[]) AS p",
+      [inputs],
+    );
+    return rows;
+  };
+  for (const rows of [await fromC(), ...(await Promise.all(Array.from({ length: 4 }, fromC)))]) {
+    assert.deepEqual(rows, reference);
+  }
+  assert.ok(reference.every((r) => r.g && r.e), "every input answered");
+  // A prompt the model cannot take is the same error either way.
+  const tooLong = "word ".repeat(5000);
+  await assert.rejects(stack.query("SELECT steadytext_generate($1, 16, false)", [tooLong]), /Prompt is too long/);
+  await assert.rejects(
+    stack.query("SELECT _steadytext_generate($1, 16, false, 42, '[EOS]', NULL, NULL, NULL, NULL, false, 'none', '', NULL, false)", [tooLong]),
+    /Prompt is too long/,
+  );
+});

@@ -90,7 +90,8 @@ test("a reply that is not JSON, or has too many frames, is a protocol violation"
 test("a result of the wrong type is an error, never a made-up value", async () => {
   const outcome = await generate("a result of the wrong type");
   assert.equal(outcome.value, undefined);
-  assert.ok(outcome.code);
+  assert.equal(outcome.code, "08P01");
+  assert.match(outcome.message!, /malformed reply from the steadytext daemon/);
 });
 
 test("a reply to an earlier request is skipped and the right one taken", async () => {
