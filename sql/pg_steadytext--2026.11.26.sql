@@ -162,6 +162,12 @@ CREATE FUNCTION @extschema@._steadytext_call_vectors(method text, params jsonb)
 RETURNS SETOF real[] AS 'MODULE_PATHNAME', 'steadytext_call_vectors'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 
+-- How the daemon writes vectors into steadytext_cache: as their float32 bytes
+-- (little-endian), not as 20 kB of decimals each.
+CREATE FUNCTION @extschema@._steadytext_real4_from_f32le(bytes bytea)
+RETURNS real[] AS 'MODULE_PATHNAME', 'steadytext_real4_from_f32le'
+LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
 CREATE FUNCTION @extschema@._steadytext_call_stream(params jsonb)
 RETURNS SETOF text AS 'MODULE_PATHNAME', 'steadytext_call_stream'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -2569,8 +2575,9 @@ $$;
 -- Store results. Async requests become 'completed' and their waiters are
 -- told; auto-embed items write the vector into their row (only when the row
 -- still has that text and no vector: each row is written once) and leave
--- the queue. Items whose lease this worker lost are left alone.
-CREATE FUNCTION @extschema@._steadytext_queue_finish(worker text, p_ids bigint[], p_results text[], p_embeddings text[], elapsed_ms integer)
+-- the queue. Items whose lease this worker lost are left alone. Vectors come
+-- as little-endian float32 bytes (see _steadytext_real4_from_f32le).
+CREATE FUNCTION @extschema@._steadytext_queue_finish(worker text, p_ids bigint[], p_results text[], p_embeddings bytea[], elapsed_ms integer)
 RETURNS integer LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -2581,7 +2588,7 @@ DECLARE
 BEGIN
     WITH done AS (
         UPDATE @extschema@.steadytext_queue q
-        SET status = 'completed', result = d.result, embedding = d.embedding::@extschema@.vector,
+        SET status = 'completed', result = d.result, embedding = @extschema@._steadytext_real4_from_f32le(d.embedding)::@extschema@.vector,
             results = CASE WHEN q.request_type = 'rerank'
                            THEN ARRAY(SELECT coalesce(e ->> 0, e #>> '{}') FROM jsonb_array_elements(d.result::jsonb) AS e) END,
             error = NULL, completed_at = clock_timestamp(), processing_time_ms = elapsed_ms,
@@ -2599,7 +2606,7 @@ BEGIN
             'WITH gone AS (
                  DELETE FROM @extschema@.steadytext_queue q USING unnest($1, $2, $3) AS d(id, txt, vec)
                  WHERE q.id = d.id AND q.pipeline_id = $4 AND q.status = ''processing'' AND q.locked_by = $5
-                 RETURNING q.source_key, d.txt, d.vec
+                 RETURNING q.source_key, d.txt, @extschema@._steadytext_real4_from_f32le(d.vec) AS vec
              ), written AS (
                  UPDATE %s r SET %I = gone.vec::@extschema@.vector FROM gone
                  WHERE %s AND r.%I IS NULL AND gone.vec IS NOT NULL AND %s = gone.txt
@@ -2836,7 +2843,7 @@ BEGIN
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = '@extschema@'::regnamespace
           AND (p.proname ~ '^(steadytext|st)_(config_set|daemon_start|daemon_stop|cache_clear|cache_evict_by_age|cache_evict_by_frecency|cache_preview_eviction|cache_analyze_usage|cache_scheduled_eviction|prompt_create|prompt_update|prompt_delete)$'
-               OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict', '_steadytext_take_hits'))
+               OR p.proname IN ('_steadytext_spawn_daemon', '_steadytext_evict', '_steadytext_take_hits', '_steadytext_real4_from_f32le'))
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.sig);
         EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO steadytext_admin', f.sig);

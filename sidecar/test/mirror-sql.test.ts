@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { beforeEach, describe, test } from "node:test";
 import pg from "pg";
 import { DataType, newDb, type IMemoryDb } from "pg-mem";
+import { decodeVector } from "../src/cache/cached-values.js";
 import {
   applyHitCountsSql,
   heartbeatSql,
@@ -51,6 +52,13 @@ beforeEach(() => {
     implementation: (text: string, pattern: string) => new RegExp(pattern).test(text),
   });
   db.createSchema(SCHEMA_NAME);
+  // The extension's C function, as the text of the real[] it returns (where there is no pgvector the column is text).
+  db.getSchema(SCHEMA_NAME).registerFunction({
+    name: "_steadytext_real4_from_f32le",
+    args: [DataType.bytea],
+    returns: DataType.text,
+    implementation: (bytes: Buffer) => `[${decodeVector(bytes).join(",")}]`,
+  });
   for (const definition of tableDefinitions()) db.public.none(definition);
 });
 
@@ -134,7 +142,7 @@ describe("statement shape", () => {
 
   test("the embedding is cast to the given type: pgvector's in PostgreSQL", () => {
     const [statement] = insertEntriesSql(SCHEMA, `"extensions".vector(1024)`, [entry("k")]);
-    assert.match(statement!.text, /embedding::"extensions"\.vector\(1024\)/);
+    assert.match(statement!.text, /_steadytext_real4_from_f32le\(embedding\)::"extensions"\.vector\(1024\)/);
   });
 });
 
@@ -157,7 +165,8 @@ describe("inserting entries", () => {
     assert.equal(g.eos_string, "[EOS]");
     assert.equal(g.model_sha256, "a".repeat(64));
     const e = byKey.e!;
-    assert.equal(e.embedding, "[0.5,-0.25,1e-7]");
+    // Sent as float32 bytes: each value arrives as the float32 it was.
+    assert.deepEqual(JSON.parse(e.embedding!), [0.5, -0.25, Math.fround(1e-7)]);
     assert.equal(e.response, null);
     assert.equal(e.response_size, 4096);
     assert.equal(e.eos_string, null);

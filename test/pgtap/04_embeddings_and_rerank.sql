@@ -1,7 +1,7 @@
 -- Embeddings and reranking from SQL: unit vectors, batches equal to single
 -- calls, rankings best first with deterministic ties, cached and not.
 BEGIN;
-SELECT plan(25);
+SELECT plan(29);
 
 \ir helpers.psql
 
@@ -57,6 +57,18 @@ SELECT is(ARRAY(SELECT document || ' ' || score FROM steadytext_rerank('cats', A
           ARRAY(SELECT (p ->> 0) || ' ' || (p ->> 1)::float8
                 FROM jsonb_array_elements(_steadytext_call('rerank', '{"query": "cats", "documents": ["cats purr", "a cat", "brand new document"], "use_cache": false}')) p),
           'cached and new documents combine into the ranking the daemon computes afresh');
+
+-- The daemon writes vectors into steadytext_cache as little-endian float32 bytes.
+SELECT is(_steadytext_real4_from_f32le('\x0000803f000000c0ffff7f7f01000000'::bytea),
+          ARRAY[1, -2, 3.4028235e38, 1e-45]::real[],
+          'float32 bytes decode exactly, the largest and the smallest float included');
+SELECT throws_ok($$SELECT _steadytext_real4_from_f32le('\x000080'::bytea)$$, '22P03', NULL,
+                 'bytes that are not whole float32s are refused');
+SELECT isnt(steadytext_embed_cached('written as bytes'), NULL, 'the daemon computes a vector and commits it to the cache');
+SELECT is((SELECT embedding FROM steadytext_cache
+           WHERE cache_key = _steadytext_embed_key('embedding:default', 'written as bytes', 42, 'query')),
+          steadytext_embed('written as bytes', false),
+          'the vector it wrote as bytes equals a fresh computation, bit for bit');
 
 SELECT * FROM finish();
 ROLLBACK;

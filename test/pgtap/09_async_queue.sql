@@ -88,7 +88,7 @@ CREATE ROLE st_queue_user NOLOGIN;
 GRANT USAGE ON SCHEMA public TO st_queue_user;
 SELECT ok(NOT has_table_privilege('st_queue_user', 'steadytext_queue', 'SELECT'), 'PUBLIC cannot read the queue table');
 SELECT ok(NOT has_function_privilege('st_queue_user', '_steadytext_queue_claim(text,integer,integer)', 'EXECUTE'), 'nor claim work');
-SELECT ok(NOT has_function_privilege('st_queue_user', '_steadytext_queue_finish(text,bigint[],text[],text[],integer)', 'EXECUTE'), 'nor store results');
+SELECT ok(NOT has_function_privilege('st_queue_user', '_steadytext_queue_finish(text,bigint[],text[],bytea[],integer)', 'EXECUTE'), 'nor store results');
 SELECT ok(has_function_privilege('steadytext_admin', '_steadytext_queue_claim(text,integer,integer)', 'EXECUTE'), 'steadytext_admin (the sidecar) may');
 SET LOCAL ROLE st_queue_user;
 SELECT lives_ok($$SELECT steadytext_embed_async('from a plain user')$$, 'a plain user queues requests');

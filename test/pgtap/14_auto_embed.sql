@@ -64,13 +64,13 @@ UPDATE pgtap_docs SET body = 'second body, changed while the worker computed' WH
 SELECT is(_steadytext_queue_finish('pgtap-worker',
             ARRAY(SELECT id FROM steadytext_queue WHERE locked_by = 'pgtap-worker' ORDER BY id),
             ARRAY['first body', 'second body'],
-            ARRAY[array_fill(0.03125::real, ARRAY[1024])::vector::text, array_fill(0.03125::real, ARRAY[1024])::vector::text], 5),
+            ARRAY[decode(repeat('0000003d', 1024), 'hex'), decode(repeat('0000003d', 1024), 'hex')], 5),  -- 0.03125 as float32 bytes
           1, 'storing writes only the row that still has the text that was embedded');
 SELECT ok((SELECT embedding IS NOT NULL FROM pgtap_docs WHERE id = 1), 'that row has its vector');
 SELECT ok((SELECT embedding IS NULL FROM pgtap_docs WHERE id = 2), 'the changed row waits for its new text');
 SELECT is(pg_temp.items('pgtap_docs'), 1::bigint, 'stored items leave the queue; the changed row is queued again');
 SELECT is(_steadytext_queue_finish('pgtap-worker', ARRAY(SELECT id FROM steadytext_queue ORDER BY id LIMIT 1), ARRAY['x'],
-                                   ARRAY[array_fill(0.5::real, ARRAY[1024])::vector::text], 5),
+                                   ARRAY[decode(repeat('0000003f', 1024), 'hex')], 5),
           0, 'a result for an item this worker did not claim is ignored');
 SELECT is((SELECT rows_embedded FROM steadytext_auto_embed_pipelines WHERE source = 'pgtap_docs'::regclass), 1::bigint, 'the pipeline counts what it wrote');
 UPDATE pgtap_docs SET title = 'touch' WHERE id = 1;

@@ -24,7 +24,7 @@ export interface QueueStatements {
 export function queueStatements(schema: string): QueueStatements {
   return {
     claim: `SELECT * FROM ${schema}._steadytext_queue_claim($1, $2, $3)`,
-    finish: `SELECT ${schema}._steadytext_queue_finish($1, $2::bigint[], $3::text[], $4::text[], $5) AS done`,
+    finish: `SELECT ${schema}._steadytext_queue_finish($1, $2::bigint[], $3::text[], $4::bytea[], $5) AS done`,
     fail: `SELECT * FROM ${schema}._steadytext_queue_fail($1, $2::bigint[], $3::text[], $4::boolean[])`,
     renew: `SELECT ${schema}._steadytext_queue_renew($1, $2::bigint[], $3) AS renewed`,
     release: `SELECT ${schema}._steadytext_queue_release($1, $2::bigint[]) AS released`,
