@@ -5,14 +5,12 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Router } from "zeromq";
-import { freePort } from "../../scripts/lib/sidecar-process.js";
+import { FakeDaemon } from "../harness/fake-daemon.js";
 import { TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;
-let router: Router;
+let daemon: FakeDaemon;
 let port: number;
-let serving: Promise<void>;
 
 /** What the fake daemon sends for a prompt: the frames after the identity, given the request's id. */
 const REPLIES: Record<string, (id: string) => Buffer[]> = {
@@ -27,23 +25,17 @@ const REPLIES: Record<string, (id: string) => Buffer[]> = {
 
 before(async () => {
   stack = await TestStack.start({ sidecar: false });
-  router = new Router({ linger: 0 });
-  port = await freePort();
-  await router.bind(`tcp://127.0.0.1:${port}`);
-  serving = (async () => {
-    for await (const [identity, , payload] of router) {
-      const request = JSON.parse(payload!.toString()) as { id: string; method: string; params: { prompt?: string } };
-      if (request.method !== "generate") continue;
-      const prompt = request.params.prompt ?? "";
-      await router.send([identity!, ...REPLIES[prompt]!(request.id)]);
-      // The stale reply is followed by the real one, which the backend must still take.
-      if (prompt === "a stale reply first") await router.send([identity!, ...REPLIES.fine!(request.id)]);
-    }
-  })().catch(() => undefined);
+  daemon = await FakeDaemon.start(async (request, reply) => {
+    if (request.method !== "generate") return;
+    const prompt = typeof request.params.prompt === "string" ? request.params.prompt : "";
+    await reply(REPLIES[prompt]!(request.id));
+    // The stale reply is followed by the real one, which the backend must still take.
+    if (prompt === "a stale reply first") await reply(REPLIES.fine!(request.id));
+  });
+  port = daemon.port;
 });
 after(async () => {
-  router.close();
-  await serving;
+  await daemon.stop();
   await stack.stop();
 });
 

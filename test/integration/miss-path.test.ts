@@ -7,14 +7,11 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Router } from "zeromq";
-import { freePort } from "../../scripts/lib/sidecar-process.js";
+import { FakeDaemon } from "../harness/fake-daemon.js";
 import { TestStack } from "../harness/test-stack.js";
 
 let stack: TestStack;
-let router: Router;
-let port: number;
-let serving: Promise<void>;
+let daemon: FakeDaemon;
 const received: Array<{ method: string; params: Record<string, unknown> }> = [];
 
 /** Texts a JSON writer must escape, or that look like JSON themselves. */
@@ -35,21 +32,14 @@ const FAKE_VECTOR = Array.from({ length: 1024 }, (_, i) => Math.fround(((i % 17)
 
 before(async () => {
   stack = await TestStack.start({ sidecar: false });
-  router = new Router({ linger: 0 });
-  port = await freePort();
-  await router.bind(`tcp://127.0.0.1:${port}`);
-  serving = (async () => {
-    for await (const [identity, , payload] of router) {
-      const request = JSON.parse(payload!.toString()) as { id: string; method: string; params: Record<string, unknown> };
-      received.push({ method: request.method, params: request.params });
-      const result = request.method === "embed" ? FAKE_VECTOR : `answer to ${String(request.params.prompt).length} characters`;
-      await router.send([identity!, Buffer.alloc(0), Buffer.from(JSON.stringify({ id: request.id, result, error: null }))]);
-    }
-  })().catch(() => undefined);
+  daemon = await FakeDaemon.start(async (request, reply) => {
+    received.push({ method: request.method, params: request.params });
+    const result = request.method === "embed" ? FAKE_VECTOR : `answer to ${String(request.params.prompt).length} characters`;
+    await reply([Buffer.alloc(0), Buffer.from(JSON.stringify({ id: request.id, result, error: null }))]);
+  });
 });
 after(async () => {
-  router.close();
-  await serving;
+  await daemon.stop();
   await stack.stop();
 });
 
@@ -57,7 +47,7 @@ after(async () => {
 async function sent(sql: string, params: unknown[], binaryVectors = true): Promise<{ params: Record<string, unknown>; value: unknown }> {
   const session = await stack.connect();
   try {
-    await session.query(`SET steadytext.daemon_port = ${port}`);
+    await session.query(`SET steadytext.daemon_port = ${daemon.port}`);
     await session.query(`SET steadytext.binary_vectors = ${binaryVectors ? "on" : "off"}`);
     received.length = 0;
     const { rows } = await session.query<{ v: unknown }>(sql, params);
