@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { beforeEach, describe, test } from "node:test";
 import pg from "pg";
 import { DataType, newDb, type IMemoryDb } from "pg-mem";
-import { decodeVector } from "../src/cache/cached-values.js";
+import { float32Values } from "../src/util/float32.js";
 import {
   applyHitCountsSql,
   heartbeatSql,
@@ -57,7 +57,7 @@ beforeEach(() => {
     name: "_steadytext_real4_from_f32le",
     args: [DataType.bytea],
     returns: DataType.text,
-    implementation: (bytes: Buffer) => `[${decodeVector(bytes).join(",")}]`,
+    implementation: (bytes: Buffer) => `[${float32Values(bytes).join(",")}]`,
   });
   for (const definition of tableDefinitions()) db.public.none(definition);
 });

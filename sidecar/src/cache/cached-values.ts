@@ -2,20 +2,13 @@
 // vector as little-endian float32 (exactly the values served), a score as a
 // float64.
 
+import { float32Bytes, float32Values } from "../util/float32.js";
+
 export const encodeText = (text: string): Buffer => Buffer.from(text, "utf8");
 export const decodeText = (value: Buffer): string => value.toString("utf8");
 
-export function encodeVector(vector: readonly number[]): Buffer {
-  const buffer = Buffer.alloc(vector.length * 4);
-  vector.forEach((x, i) => buffer.writeFloatLE(x, i * 4));
-  return buffer;
-}
-
-export function decodeVector(value: Buffer): number[] {
-  const vector: number[] = [];
-  for (let offset = 0; offset + 4 <= value.length; offset += 4) vector.push(value.readFloatLE(offset));
-  return vector;
-}
+export const encodeVector = (vector: readonly number[]): Buffer => float32Bytes([vector]);
+export const decodeVector = float32Values;
 
 export function encodeScore(score: number): Buffer {
   const buffer = Buffer.alloc(8);

@@ -4,7 +4,7 @@
 // than unnest over arrays, so the unit tests run the very statements
 // production runs. Schema names and the vector type come in already quoted.
 
-import { encodeVector } from "./cached-values.js";
+import { float32Bytes } from "../util/float32.js";
 import type { Heartbeat, MirrorEntry } from "./mirror-types.js";
 
 export interface SqlStatement {
@@ -81,7 +81,7 @@ export function insertEntriesSql(schema: string, embeddingType: string, entries:
       x.prompt,
       x.response ?? null,
       // Float32 bytes, not text: formatting 1,024 floats as decimals cost about 0.2 ms a vector (20 kB of text).
-      x.embedding ? encodeVector(x.embedding) : null,
+      x.embedding ? float32Bytes([x.embedding]) : null,
       x.score ?? null,
       x.modelName,
       x.modelSha256,

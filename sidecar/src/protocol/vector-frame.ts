@@ -8,6 +8,7 @@
 // 1,024 decimal numbers per vector.
 
 import { z } from "zod";
+import { float32Bytes, float32Values } from "../util/float32.js";
 
 export const VECTOR_ENCODINGS = ["json", "f32le"] as const;
 export type VectorEncoding = (typeof VECTOR_ENCODINGS)[number];
@@ -27,16 +28,7 @@ export class VectorFrameResult {
 }
 
 export function encodeVectorFrame(vectors: readonly (readonly number[])[]): VectorFrameResult {
-  const total = vectors.reduce((n, v) => n + v.length, 0);
-  const frame = Buffer.allocUnsafe(total * 4);
-  let offset = 0;
-  for (const vector of vectors) {
-    for (const value of vector) {
-      frame.writeFloatLE(value, offset);
-      offset += 4;
-    }
-  }
-  return new VectorFrameResult({ encoding: "f32le", dimensions: vectors.map((v) => v.length) }, frame);
+  return new VectorFrameResult({ encoding: "f32le", dimensions: vectors.map((v) => v.length) }, float32Bytes(vectors));
 }
 
 /** The vectors of a header and its frame; throws when they do not fit together. */
@@ -46,9 +38,5 @@ export function decodeVectorFrame(header: unknown, frame: Buffer): number[][] {
   const total = parsed.data.dimensions.reduce((n, d) => n + d, 0);
   if (frame.length !== total * 4) throw new Error(`the vector frame has ${frame.length} bytes, the header says ${total * 4}`);
   let offset = 0;
-  return parsed.data.dimensions.map((dimension) => {
-    const vector = new Array<number>(dimension);
-    for (let i = 0; i < dimension; i++, offset += 4) vector[i] = frame.readFloatLE(offset);
-    return vector;
-  });
+  return parsed.data.dimensions.map((dimension) => float32Values(frame.subarray(offset, (offset += dimension * 4))));
 }
