@@ -19,13 +19,17 @@ export function prefixed(text: string, mode: EmbeddingMode): string {
   return `${mode === "query" ? "Query" : "Passage"}: ${text}`;
 }
 
+// Indexed loops, not slice/for-of/map: node-llama-cpp hands out frozen arrays, on which V8 takes its slow
+// paths (51 µs per vector against 13 µs, on every embedding). Same sums in the same order, same values.
 export function normalise(vector: readonly number[]): number[] {
-  const head = vector.slice(0, EMBEDDING_DIMENSION);
+  const length = Math.min(vector.length, EMBEDDING_DIMENSION);
   let sumOfSquares = 0;
-  for (const x of head) sumOfSquares += x * x;
+  for (let i = 0; i < length; i++) sumOfSquares += vector[i]! * vector[i]!;
   const norm = Math.sqrt(sumOfSquares);
   if (!Number.isFinite(norm) || norm === 0) throw unavailable("the embedding model produced a zero or non-finite vector");
-  return head.map((x) => Math.fround(x / norm));
+  const unit = new Array<number>(length);
+  for (let i = 0; i < length; i++) unit[i] = Math.fround(vector[i]! / norm);
+  return unit;
 }
 
 /** Embed several texts, over as many free contexts as help; each result equals what a single call gives. */
