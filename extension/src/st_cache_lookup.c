@@ -198,12 +198,10 @@ call_site(FunctionCallInfo fcinfo)
 	return site;
 }
 
-/* The memo for this snapshot in the schema of the calling function */
+/* The memo for this snapshot in the extension's schema `namespace` */
 static StMemo *
-memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
+memo_in(Oid namespace, Snapshot snapshot)
 {
-	Oid			namespace = call_site(fcinfo)->namespace;
-
 	if (stamp_matches(&st_memo.stamp, snapshot) && st_memo.namespace == namespace)
 		return &st_memo;
 
@@ -222,6 +220,24 @@ memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
 	st_memo.namespace = namespace;
 	stamp_take(&st_memo.stamp, snapshot);
 	return &st_memo;
+}
+
+/* The memo for this snapshot in the schema of the calling function */
+static StMemo *
+memo_for(FunctionCallInfo fcinfo, Snapshot snapshot)
+{
+	return memo_in(call_site(fcinfo)->namespace, snapshot);
+}
+
+/* steadytext_config in the memo, looked up on first need (only some calls read it) */
+static void
+memo_config(StMemo *memo)
+{
+	if (OidIsValid(memo->config.rel))
+		return;
+	memo->config.rel = extension_relation("steadytext_config", memo->namespace);
+	memo->config.index = extension_relation("steadytext_config_pkey", memo->namespace);
+	memo->config_value = extension_column(memo->config.rel, "value");
 }
 
 /*
@@ -279,8 +295,8 @@ static struct
 } st_limits_memo;
 
 /* The schema pg_steadytext is installed in, or InvalidOid (PostgreSQL 15 exports no get_extension_schema) */
-static Oid
-extension_namespace(void)
+Oid
+st_extension_namespace(void)
 {
 	Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
 	ScanKeyData key;
@@ -320,7 +336,7 @@ st_session_user_rate_limited(void)
 	st_limits_memo.stamp.valid = false;
 	if (st_limits_memo.namespace_lxid != ST_MY_LXID)
 	{
-		st_limits_memo.namespace = extension_namespace();
+		st_limits_memo.namespace = st_extension_namespace();
 		st_limits_memo.namespace_lxid = ST_MY_LXID;
 	}
 	if (!OidIsValid(st_limits_memo.namespace))
@@ -371,19 +387,14 @@ model_sha256(StMemo *memo, const char *selector, Snapshot snapshot)
 static int
 default_max_tokens(StMemo *memo, Snapshot snapshot)
 {
-	AttrNumber	column = memo->config_value;
+	AttrNumber	column;
 	Datum		value;
 	bool		isnull;
 
 	if (memo->default_max_tokens != 0)
 		return memo->default_max_tokens;
-	if (!OidIsValid(memo->config.rel))
-	{
-		memo->config.rel = extension_relation("steadytext_config", memo->namespace);
-		memo->config.index = extension_relation("steadytext_config_pkey", memo->namespace);
-		memo->config_value = extension_column(memo->config.rel, "value");
-		column = memo->config_value;
-	}
+	memo_config(memo);
+	column = memo->config_value;
 	memo->default_max_tokens = 512;
 	if (fetch_row(&memo->config, "default_max_tokens", snapshot, 1, &column, &value, &isnull) && !isnull)
 	{
@@ -718,4 +729,48 @@ steadytext_embed_fast(PG_FUNCTION_ARGS)
 		PG_RETURN_DATUM(st_vector_datum(site->to_vector, values, count, ST_EMBEDDING_DIMENSIONS));
 	}
 	return call_fallback(fcinfo, fallback(fcinfo, "_steadytext_embed", 6, argtypes), 1, extra, extra_nulls);
+}
+
+/* Read `table` through its index once, unless another session holds a lock that would make us wait */
+static bool
+read_without_waiting(const StKeyedTable *table, Snapshot snapshot)
+{
+	if (!ConditionalLockRelationOid(table->rel, AccessShareLock) ||
+		!ConditionalLockRelationOid(table->index, AccessShareLock))
+		return false;
+	(void) fetch_row(table, "", snapshot, 0, NULL, NULL, NULL);
+	return true;
+}
+
+/*
+ * What a session's first cached call would otherwise do on its own (st_warm.c):
+ * look the relations and columns up and read each table once through its
+ * index, which builds their relcache entries. The tables another session
+ * holds a conflicting lock on are named in `skipped` and left to that call.
+ */
+int
+st_cache_lookup_warm(Oid namespace, StringInfo skipped)
+{
+	Snapshot	snapshot = GetActiveSnapshot();
+	StMemo	   *memo = memo_in(namespace, snapshot);
+	const struct
+	{
+		const char *name;
+		const StKeyedTable *table;
+	}			tables[] = {
+		{"steadytext_cache", &memo->cache},
+		{"steadytext_models", &memo->models},
+		{"steadytext_config", &memo->config},
+	};
+	int			read = 0;
+
+	memo_config(memo);
+	for (size_t i = 0; i < lengthof(tables); i++)
+	{
+		if (read_without_waiting(tables[i].table, snapshot))
+			read++;
+		else
+			appendStringInfo(skipped, "%s%s", skipped->len > 0 ? ", " : "", tables[i].name);
+	}
+	return read;
 }

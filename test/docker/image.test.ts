@@ -119,6 +119,26 @@ for (const image of images) {
       assert.ok(Math.abs((row?.norm ?? 0) - 1) < 1e-5, `norm ${row?.norm}`);
     });
 
+    it("warms new sessions up with pg_steadytext_warm in session_preload_libraries, built for this PostgreSQL", async () => {
+      await query(`CREATE ROLE st_warm LOGIN PASSWORD '${PASSWORD}'`);
+      await query("ALTER ROLE st_warm SET session_preload_libraries = 'pg_steadytext_warm'");
+      const client = new pg.Client({
+        host: container.getHost(), port: container.getMappedPort(5432), user: "st_warm", password: PASSWORD, database: DATABASE,
+        options: "-c client_min_messages=debug1",
+      });
+      const notices: string[] = [];
+      client.on("notice", (n) => notices.push(n.message));
+      await client.connect();
+      try {
+        assert.ok(notices.some((m) => /^pg_steadytext: session warmed up .*3 tables read, [1-9]\d* functions resolved/.test(m)), notices.join("\n"));
+        const [row] = (await client.query<{ text: string | null }>("SELECT steadytext_generate('Write one sentence about containers.', 24) AS text")).rows;
+        const [expected] = await query<{ text: string | null }>("SELECT steadytext_generate('Write one sentence about containers.', 24) AS text");
+        assert.equal(row?.text, expected?.text);
+      } finally {
+        await client.end();
+      }
+    });
+
     it("passes the whole pgTAP suite", async () => {
       assert.ok(pgtapFiles.length > 0, "STEADYTEXT_PGTAP_FILES names pgTAP's extension files");
       const major = (await container.exec(["cat", "/usr/local/share/pg_steadytext_pg_major"])).output.trim();
