@@ -127,7 +127,7 @@ for (const image of images) {
         options: "-c client_min_messages=debug1",
       });
       const notices: string[] = [];
-      client.on("notice", (n) => notices.push(n.message));
+      client.on("notice", (n) => notices.push(n.message ?? ""));
       await client.connect();
       try {
         assert.ok(notices.some((m) => /^pg_steadytext: session warmed up .*3 tables read, [1-9]\d* functions resolved/.test(m)), notices.join("\n"));
