@@ -132,6 +132,28 @@ test("a broken install is logged and the session opens and works as without the 
   }
 });
 
+test("parallel workers load the module with the session's libraries and run the query without warming up", async () => {
+  await stack.query("CREATE TABLE warm_parallel AS SELECT g AS id, 'row ' || g AS body FROM generate_series(1, 20000) g");
+  await stack.query("GRANT SELECT ON warm_parallel TO st_warm");
+  await stack.query("ANALYZE warm_parallel");
+  const session = await connect("st_warm");
+  try {
+    for (const setting of ["max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0"]) {
+      await session.client.query(`SET ${setting}`);
+    }
+    const sql = "SELECT count(*)::int AS n, sum(length(body))::int AS l FROM warm_parallel";
+    const plan = (await session.client.query<{ "QUERY PLAN": string }>(`EXPLAIN (ANALYZE, COSTS OFF) ${sql}`)).rows.map((r) => r["QUERY PLAN"]).join("\n");
+    assert.match(plan, /Workers Launched: [1-9]/, plan);
+    const before = warmedUp(session).length;
+    const { rows } = await session.client.query<{ n: number; l: number }>(sql);
+    assert.deepEqual(rows[0], (await stack.query<{ n: number; l: number }>(sql))[0]);
+    assert.equal(warmedUp(session).length, before, "a worker warmed up");
+    assert.equal(before, 1);
+  } finally {
+    await session.client.end();
+  }
+});
+
 test("a role with no privilege on pg_steadytext's schema warms up quietly, as a cached call reads by key", async () => {
   await stack.cluster.createDatabase("warm_private");
   await stack.cluster.query("REVOKE ALL ON SCHEMA public FROM PUBLIC", [], "warm_private");
