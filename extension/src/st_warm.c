@@ -17,6 +17,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -100,6 +101,8 @@ warm_in_subtransaction(void)
 			initStringInfo(&skipped);
 			tables = st_cache_lookup_warm(namespace, &skipped);
 			functions = warm_functions(namespace);
+			/* A statement's first unqualified name computes the session's search path */
+			list_free(fetch_search_path(false));
 			INSTR_TIME_SET_CURRENT(elapsed);
 			INSTR_TIME_SUBTRACT(elapsed, started);
 			ereport(DEBUG1,
