@@ -3,6 +3,8 @@
 // no daemon, wait for no lock and refuse no connection, whatever it finds.
 
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
 import pg from "pg";
 import { TestStack } from "../harness/test-stack.js";
@@ -180,6 +182,24 @@ test("a database without pg_steadytext opens without a word from the warm-up", a
       [],
     );
     assert.equal((await session.client.query<{ one: number }>("SELECT 1 AS one")).rows[0]!.one, 1);
+  } finally {
+    await session.client.end();
+  }
+});
+
+// Last: it restarts the server with its own settings.
+test("listed in shared_preload_libraries by mistake, the module warns at server start and warms nothing", async () => {
+  await stack.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_steadytext_warm'");
+  await stack.cluster.restart();
+  const log = await readFile(join(stack.dir, "pg", "server.log"), "utf8");
+  assert.match(log, /WARNING: {2}pg_steadytext_warm does nothing in shared_preload_libraries/);
+  assert.match(log, /HINT: {2}List it in session_preload_libraries\./);
+  // The role's session_preload_libraries names a library the postmaster already loaded: it is not initialised again.
+  const session = await connect("st_warm");
+  try {
+    assert.deepEqual(warmedUp(session), []);
+    const { rows } = await session.client.query<{ g: string | null }>("SELECT steadytext_generate('warm-up prompt', 16) AS g");
+    assert.equal(typeof rows[0]!.g, "string");
   } finally {
     await session.client.end();
   }
