@@ -69,6 +69,28 @@ INSERT INTO pg_temp.docs (body) VALUES ('A row a trigger embeds.');
 SELECT ok((SELECT embedding IS NOT NULL AND facts ? 'facts' FROM pg_temp.docs), 'a trigger with an empty search_path embeds and extracts facts');
 
 -- The functions name pgvector's type through their own schema: installing elsewhere says so.
+-- The daemon may still be writing the results above into the extension's tables. DROP locks them one at a time,
+-- so a daemon transaction holding one and waiting for another deadlocked with it (seen once, in the PostgreSQL 17
+-- image): take every table at once or none, until the daemon's transactions have let go.
+DO $lock$
+DECLARE
+    v_tables text := (SELECT pg_catalog.string_agg(c.oid::regclass::text, ', ')
+                      FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+                      WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.refclassid = 'pg_catalog.pg_extension'::regclass
+                        AND d.deptype = 'e' AND c.relkind IN ('r', 'p')
+                        AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pg_steadytext'));
+BEGIN
+    FOR attempt IN 1..2000 LOOP
+        BEGIN
+            EXECUTE 'LOCK TABLE ' || v_tables || ' IN ACCESS EXCLUSIVE MODE NOWAIT';
+            RETURN;
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.pg_sleep(0.005);
+        END;
+    END LOOP;
+    RAISE EXCEPTION 'pg_steadytext''s tables stayed locked by other sessions';
+END
+$lock$;
 DROP EXTENSION pg_steadytext CASCADE;
 CREATE SCHEMA not_the_vector_schema;
 SELECT throws_ok($$CREATE EXTENSION pg_steadytext SCHEMA not_the_vector_schema$$, 'P0001', NULL,
