@@ -95,12 +95,18 @@ st_cache_key(const char *kind, const char *model_sha256, const StKeyField *field
 void
 st_cache_key_warm_up(void)
 {
+	/* Set in the postmaster when preloaded, so a backend's session warm-up (st_warm.c) finds it done */
+	static bool warmed = false;
 	ResourceOwner saved = CurrentResourceOwner;
-	ResourceOwner owner = ResourceOwnerCreate(NULL, "pg_steadytext warm-up");
+	ResourceOwner owner;
 	char		out[ST_CACHE_KEY_LENGTH + 1];
 
+	if (warmed)
+		return;
+	owner = ResourceOwnerCreate(NULL, "pg_steadytext warm-up");
 	CurrentResourceOwner = owner;
 	sha256_hex(ST_CACHE_KEY_VERSION, strlen(ST_CACHE_KEY_VERSION), out);
 	CurrentResourceOwner = saved;
 	ResourceOwnerDelete(owner);
+	warmed = true;
 }

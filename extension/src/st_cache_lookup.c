@@ -753,24 +753,16 @@ st_cache_lookup_warm(Oid namespace, StringInfo skipped)
 {
 	Snapshot	snapshot = GetActiveSnapshot();
 	StMemo	   *memo = memo_in(namespace, snapshot);
-	const struct
-	{
-		const char *name;
-		const StKeyedTable *table;
-	}			tables[] = {
-		{"steadytext_cache", &memo->cache},
-		{"steadytext_models", &memo->models},
-		{"steadytext_config", &memo->config},
-	};
+	const StKeyedTable *tables[] = {&memo->cache, &memo->models, &memo->config};
 	int			read = 0;
 
 	memo_config(memo);
 	for (size_t i = 0; i < lengthof(tables); i++)
 	{
-		if (read_without_waiting(tables[i].table, snapshot))
+		if (read_without_waiting(tables[i], snapshot))
 			read++;
 		else
-			appendStringInfo(skipped, "%s%s", skipped->len > 0 ? ", " : "", tables[i].name);
+			appendStringInfo(skipped, "%s%s", skipped->len > 0 ? ", " : "", get_rel_name(tables[i]->rel));
 	}
 	return read;
 }
